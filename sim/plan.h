@@ -1,0 +1,67 @@
+/* plan: what the simulator produces for the harness; one scenario, fully simulated.
+ *
+ * The interpreter (scn_run) runs a scenario in virtual time and flattens it into a list of
+ * steps, each the act of one simulated process: start, send a frame, crash, exit, dump. Each
+ * step carries what a correct server must answer (QUERY replies, the exact DUMP_REMAINING
+ * lines) according to the ledger. PIDs inside frames and expected output are the simulated
+ * pids `sim_pid[proc]`; the harness substitutes the live stand-in child's pid when sending
+ * and maps both back to process names when comparing. libsim never knows a server exists.
+ */
+#ifndef ALLOCSIM_PLAN_H
+#define ALLOCSIM_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "sbuf.h"
+
+typedef enum {
+    PLAN_SPAWN = 0, /* process `proc` starts (the harness forks its stand-in, connects) */
+    PLAN_SEND,      /* process `proc` sends `msg` (QUERY: `reply` is the expected answer) */
+    PLAN_CRASH,     /* process `proc` is killed and reaped; its pid is dead from now on */
+    PLAN_EXIT,      /* process `proc` exits normally: connection closed, child reaped */
+    PLAN_DUMP,      /* process `proc` sends DUMP_REMAINING; expected report in dumps[dump] */
+    PLAN_PHASE      /* a phase marker (trace begin/end, decode, close...): `label` */
+} plan_kind;
+
+typedef struct {
+    plan_kind kind;
+    int proc;            /* index into proc_names / sim_pid */
+    uint64_t vtime_ns;   /* virtual time of the step */
+    proto_msg msg;       /* PLAN_SEND, PLAN_DUMP (the DUMP_REMAINING frame) */
+    int has_reply;       /* PLAN_SEND of QUERY / DEVICE_INFO_QUERY */
+    proto_msg reply;     /* expected reply */
+    int dump;            /* PLAN_DUMP: index into dumps */
+    const char *label;   /* PLAN_PHASE: owned by the plan */
+    int line;            /* scenario line that produced the step (0 if none) */
+} plan_step;
+
+struct scn_expect; /* defined by the scenario module */
+
+typedef struct {
+    int line;            /* scenario line of the `dump` statement */
+    sbuf expected;       /* the ledger's lines for this report, '\n'-terminated, sim pids */
+    struct scn_expect *expects; /* expectations to evaluate on this dump (scenario order) */
+    size_t nexpects;
+    char *golden_name;   /* label used in the golden file (e.g. "dump 1 (line 42)") */
+} plan_dump;
+
+typedef struct {
+    proto_rev rev;
+    uint64_t seed;
+    char *scenario_path;
+    int nprocs;
+    char **proc_names;   /* owned */
+    int32_t *sim_pid;    /* owned */
+    plan_step *steps;    /* owned */
+    size_t nsteps;
+    plan_dump *dumps;    /* owned */
+    size_t ndumps;
+    uint64_t frames;     /* frames sent in total (SEND + DUMP steps) */
+    uint64_t digest;     /* XXH3-64 of every encoded frame in order */
+} plan;
+
+void plan_release(plan *p);
+
+#endif
