@@ -59,14 +59,29 @@ typedef struct dumpview_parser dumpview_parser;
 dumpview_parser *dumpview_parser_new(void);
 void dumpview_parser_free(dumpview_parser *p);
 /* Returns 0; 1 once the completion line was seen (the view is then final); -1 with a
- * message in err on a malformed report line (expected ..., found ...). */
+ * message in err on a malformed report line (expected ..., found ...) or out of memory. The
+ * offending line is skipped and the parser stays usable. */
 int dumpview_parser_line(dumpview_parser *p, const char *line, size_t len, char *err, size_t errlen);
 /* Moves the parsed view out (sorted). The parser can be reused after this. */
 void dumpview_parser_take(dumpview_parser *p, dumpview *out);
 
 void dumpview_release(dumpview *v);
 
-/* Parses a whole report given as text with '\n'-separated lines. 0 or -1 with err. */
+/* Where an incremental parser is. A report body is printed under the server's lock, so once
+ * it is DUMPVIEW_BODY_DONE its contents are final even before the completion line (which the
+ * server prints unlocked and may come after another report's lines). */
+typedef enum {
+    DUMPVIEW_IDLE = 0,   /* waiting for a request (or a report title) */
+    DUMPVIEW_REQUESTED,  /* request seen: dead-process block, unrelated lines */
+    DUMPVIEW_BODY,       /* between the title and "Total remaining buffers" / perfect line */
+    DUMPVIEW_BODY_DONE   /* body ended; waiting for "📋 DUMP_REMAINING complete." */
+} dumpview_parser_phase;
+
+dumpview_parser_phase dumpview_parser_state(const dumpview_parser *p);
+
+/* Parses the first report in text ('\n'-separated lines, "\r\n" accepted). A report whose
+ * body ended but that has no completion line parses with complete = 0. Returns 0, or -1 with
+ * err ("line N: expected ..., found ...") on a malformed line, no report, or a cut-off body. */
 int dumpview_parse_text(const char *text, size_t len, dumpview *out, char *err, size_t errlen);
 
 /* Maps a pid to a display name (for example a scenario process name); NULL to print the pid. */
