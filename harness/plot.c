@@ -1,0 +1,1427 @@
+/* plot: timeline TSV -> per-device series -> FILE.data.tsv + FILE.gp -> gnuplot -> picture.
+ *
+ * The look of the picture lives in plots/timeline.gp; this file only computes numbers for it
+ * (panel grid, units, axis ranges, peaks, capacities, merged phase labels) and writes them as
+ * gnuplot variables in place of the template's @SETTINGS@ line. Everything written depends on
+ * the input and options only (no clock, no addresses, no paths other than the ones given), so
+ * the same timeline always gives byte-identical data and script files.
+ */
+#include "plot.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "mem.h"
+
+static const char *const plot_region_names[PLOT_NREGIONS] = {"DRAM", "TRACE", "L1", "L1_SMALL"};
+
+/* TSV column k (after time and device) holds region plot_tsv_region[k]. */
+static const int plot_tsv_region[PLOT_NREGIONS] = {PLOT_DRAM, PLOT_L1, PLOT_L1_SMALL, PLOT_TRACE};
+
+static const char plot_magic[] = "#allocsim-timeline v1";
+static const char plot_header[] = "time\tdevice\tDRAM\tL1\tL1_SMALL\tTRACE";
+
+#define PLOT_DEVICE_SLOTS (PLOT_MAX_DEVICE + 1)
+
+static void plot_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* "found" text for an error: the token quoted and cut to 40 bytes, or "end of line". */
+static void plot_found(const char *s, size_t n, char *buf, size_t buflen)
+{
+    size_t i, o = 0;
+    if (n == 0) {
+        snprintf(buf, buflen, "end of line");
+        return;
+    }
+    if (buflen < 8)
+        return;
+    buf[o++] = '"';
+    for (i = 0; i < n && i < 40 && o + 6 < buflen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\t') {
+            buf[o++] = '\\';
+            buf[o++] = 't';
+        } else {
+            buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        }
+    }
+    if (i < n && o + 4 < buflen) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+}
+
+/* Parses an unsigned decimal integer filling all of s[0..n). 0 ok, -1 not a number, -2 too
+ * large for 64 bits. */
+static int plot_parse_u64(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+    if (n == 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        unsigned d;
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -2;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    int line;
+    char *err;
+    size_t errlen;
+} plot_parser;
+
+static int plot_fail(plot_parser *p, size_t col, const char *expected, const char *tok,
+                     size_t toklen)
+{
+    char found[64];
+    plot_found(tok, toklen, found, sizeof found);
+    plot_errf(p->err, p->errlen, "%s:%d:%zu: expected %s, found %s", p->name, p->line, col,
+              expected, found);
+    return -1;
+}
+
+/* Parses the number token at line[*pos] (tokens separated by spaces or tabs) into *v. */
+static int plot_take_u64(plot_parser *p, const char *line, size_t len, size_t *pos,
+                         const char *what, uint64_t *v)
+{
+    size_t b = *pos, e;
+    char expected[96];
+    int rc;
+    while (b < len && (line[b] == ' ' || line[b] == '\t'))
+        b++;
+    e = b;
+    while (e < len && line[e] != ' ' && line[e] != '\t')
+        e++;
+    rc = plot_parse_u64(line + b, e - b, v);
+    if (rc != 0) {
+        snprintf(expected, sizeof expected, "%s (%s)",
+                 rc == -2 ? "an unsigned decimal integer below 2^64"
+                          : "an unsigned decimal integer",
+                 what);
+        return plot_fail(p, b + 1, expected, line + b, e - b);
+    }
+    *pos = e;
+    return 0;
+}
+
+static int plot_device_check(plot_parser *p, size_t col, uint64_t dev, const char *tok,
+                             size_t toklen)
+{
+    if (dev > PLOT_MAX_DEVICE)
+        return plot_fail(p, col, "a device id 0..1023", tok, toklen);
+    return 0;
+}
+
+void plot_timeline_release(plot_timeline *tl)
+{
+    size_t i;
+    if (!tl)
+        return;
+    for (i = 0; i < tl->nphases; i++)
+        mem_free(tl->phases[i].label);
+    mem_free(tl->phases);
+    mem_free(tl->rows);
+    mem_free(tl->title);
+    mem_free(tl->capacity);
+    mem_free(tl->has_capacity);
+    mem_free(tl->has_rows);
+    memset(tl, 0, sizeof *tl);
+}
+
+typedef struct {
+    uint64_t time;
+    size_t seq;
+    char *label;
+} plot_phase_sort;
+
+static int plot_phase_cmp(const void *a, const void *b)
+{
+    const plot_phase_sort *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static int plot_sort_phases(plot_timeline *tl)
+{
+    plot_phase_sort *tmp;
+    size_t i;
+    if (tl->nphases < 2)
+        return 0;
+    tmp = mem_alloc(tl->nphases * sizeof *tmp);
+    if (!tmp)
+        return -1;
+    for (i = 0; i < tl->nphases; i++) {
+        tmp[i].time = tl->phases[i].time;
+        tmp[i].seq = i;
+        tmp[i].label = tl->phases[i].label;
+    }
+    qsort(tmp, tl->nphases, sizeof *tmp, plot_phase_cmp);
+    for (i = 0; i < tl->nphases; i++) {
+        tl->phases[i].time = tmp[i].time;
+        tl->phases[i].label = tmp[i].label;
+    }
+    mem_free(tmp);
+    return 0;
+}
+
+/* One '#' line. Unknown directives are ignored so that later versions can add some. */
+static int plot_parse_directive(plot_parser *p, plot_timeline *tl, const char *line, size_t len,
+                                size_t *phase_cap)
+{
+    size_t w = 1, we, pos;
+    while (w < len && line[w] != ' ' && line[w] != '\t')
+        w++;
+    we = w;
+    pos = we;
+    if (we == 6 && memcmp(line, "#title", 6) == 0) {
+        char *t;
+        while (pos < len && line[pos] == ' ')
+            pos++;
+        t = mem_strndup(line + pos, len - pos);
+        if (!t)
+            return plot_errf(p->err, p->errlen, "out of memory"), -1;
+        mem_free(tl->title);
+        tl->title = t;
+        return 0;
+    }
+    if (we == 10 && memcmp(line, "#time_unit", 10) == 0) {
+        size_t b = pos, e;
+        while (b < len && line[b] == ' ')
+            b++;
+        e = len;
+        while (e > b && (line[e - 1] == ' ' || line[e - 1] == '\t'))
+            e--;
+        if (e - b == 2 && memcmp(line + b, "ns", 2) == 0)
+            tl->time_unit = PLOT_TIME_NS;
+        else if (e - b == 4 && memcmp(line + b, "line", 4) == 0)
+            tl->time_unit = PLOT_TIME_LINE;
+        else
+            return plot_fail(p, b + 1, "\"ns\" or \"line\"", line + b, e - b);
+        return 0;
+    }
+    if (we == 9 && memcmp(line, "#capacity", 9) == 0) {
+        uint64_t dev, v[PLOT_NREGIONS];
+        size_t devcol = pos, k;
+        static const char *const what[PLOT_NREGIONS] = {"DRAM capacity", "L1 capacity",
+                                                        "L1_SMALL capacity", "TRACE capacity"};
+        while (devcol < len && line[devcol] == ' ')
+            devcol++;
+        if (plot_take_u64(p, line, len, &pos, "device id", &dev) != 0)
+            return -1;
+        if (plot_device_check(p, devcol + 1, dev, line + devcol, pos - devcol) != 0)
+            return -1;
+        for (k = 0; k < PLOT_NREGIONS; k++)
+            if (plot_take_u64(p, line, len, &pos, what[k], &v[k]) != 0)
+                return -1;
+        while (pos < len && (line[pos] == ' ' || line[pos] == '\t'))
+            pos++;
+        if (pos < len)
+            return plot_fail(p, pos + 1, "end of line after 5 numbers", line + pos, len - pos);
+        for (k = 0; k < PLOT_NREGIONS; k++)
+            tl->capacity[dev * PLOT_NREGIONS + (size_t)plot_tsv_region[k]] = v[k];
+        tl->has_capacity[dev] = 1;
+        if ((int)dev + 1 > tl->ndevice_slots)
+            tl->ndevice_slots = (int)dev + 1;
+        return 0;
+    }
+    if (we == 6 && memcmp(line, "#phase", 6) == 0) {
+        uint64_t t;
+        char *label;
+        size_t e;
+        if (plot_take_u64(p, line, len, &pos, "phase time", &t) != 0)
+            return -1;
+        while (pos < len && (line[pos] == ' ' || line[pos] == '\t'))
+            pos++;
+        e = len;
+        while (e > pos && (line[e - 1] == ' ' || line[e - 1] == '\t'))
+            e--;
+        if (e == pos)
+            return plot_fail(p, pos + 1, "a phase label", line + pos, 0);
+        if (tl->nphases == *phase_cap) {
+            size_t ncap = *phase_cap ? *phase_cap * 2 : 16;
+            plot_phase *np = mem_realloc(tl->phases, ncap * sizeof *np);
+            if (!np)
+                return plot_errf(p->err, p->errlen, "out of memory"), -1;
+            tl->phases = np;
+            *phase_cap = ncap;
+        }
+        label = mem_strndup(line + pos, e - pos);
+        if (!label)
+            return plot_errf(p->err, p->errlen, "out of memory"), -1;
+        tl->phases[tl->nphases].time = t;
+        tl->phases[tl->nphases].label = label;
+        tl->nphases++;
+        return 0;
+    }
+    return 0;
+}
+
+static int plot_parse_row(plot_parser *p, plot_timeline *tl, const char *line, size_t len,
+                          size_t *row_cap, uint64_t *last_time)
+{
+    static const char *const what[6] = {"time",      "device",         "DRAM bytes",
+                                        "L1 bytes",  "L1_SMALL bytes", "TRACE bytes"};
+    uint64_t v[6];
+    size_t start = 0, f;
+    plot_row *row;
+    for (f = 0; f < 6; f++) {
+        size_t e = start;
+        int rc;
+        char expected[96];
+        if (start > len) {
+            char exp2[64];
+            snprintf(exp2, sizeof exp2, "6 tab-separated fields (%s)", what[f]);
+            return plot_fail(p, len + 1, exp2, line + len, 0);
+        }
+        while (e < len && line[e] != '\t')
+            e++;
+        rc = plot_parse_u64(line + start, e - start, &v[f]);
+        if (rc != 0) {
+            if (e == start && start == len) {
+                snprintf(expected, sizeof expected, "6 tab-separated fields (%s)", what[f]);
+                return plot_fail(p, start + 1, expected, line + start, 0);
+            }
+            snprintf(expected, sizeof expected, "%s (%s)",
+                     rc == -2 ? "an unsigned decimal integer below 2^64"
+                              : "an unsigned decimal integer",
+                     what[f]);
+            return plot_fail(p, start + 1, expected, line + start, e - start);
+        }
+        if (f == 1 && plot_device_check(p, start + 1, v[1], line + start, e - start) != 0)
+            return -1;
+        if (f == 0 && tl->nrows > 0 && v[0] < *last_time) {
+            char expected2[96];
+            snprintf(expected2, sizeof expected2, "time >= %" PRIu64 " (rows in time order)",
+                     *last_time);
+            return plot_fail(p, 1, expected2, line, e);
+        }
+        if (f == 5 && e < len)
+            return plot_fail(p, e + 1, "end of line after 6 fields", line + e, len - e);
+        start = e + 1;
+    }
+    if (tl->nrows == *row_cap) {
+        size_t ncap = *row_cap ? *row_cap * 2 : 1024;
+        plot_row *nr = mem_realloc(tl->rows, ncap * sizeof *nr);
+        if (!nr)
+            return plot_errf(p->err, p->errlen, "out of memory"), -1;
+        tl->rows = nr;
+        *row_cap = ncap;
+    }
+    row = &tl->rows[tl->nrows++];
+    row->time = v[0];
+    row->device = (int)v[1];
+    for (f = 0; f < PLOT_NREGIONS; f++)
+        row->bytes[plot_tsv_region[f]] = v[2 + f];
+    tl->has_rows[row->device] = 1;
+    if (row->device + 1 > tl->ndevice_slots)
+        tl->ndevice_slots = row->device + 1;
+    *last_time = v[0];
+    return 0;
+}
+
+int plot_timeline_parse(const char *text, size_t len, const char *name, plot_timeline *out,
+                        char *err, size_t errlen)
+{
+    plot_parser p = {name ? name : "timeline", 0, err, errlen};
+    plot_timeline tl;
+    size_t off = 0, row_cap = 0, phase_cap = 0;
+    uint64_t last_time = 0;
+    int have_header = 0;
+
+    memset(out, 0, sizeof *out);
+    memset(&tl, 0, sizeof tl);
+    tl.title = mem_strdup("");
+    tl.capacity = mem_calloc((size_t)PLOT_DEVICE_SLOTS * PLOT_NREGIONS, sizeof(uint64_t));
+    tl.has_capacity = mem_calloc(PLOT_DEVICE_SLOTS, 1);
+    tl.has_rows = mem_calloc(PLOT_DEVICE_SLOTS, 1);
+    if (!tl.title || !tl.capacity || !tl.has_capacity || !tl.has_rows) {
+        plot_errf(err, errlen, "out of memory");
+        goto fail;
+    }
+    while (off < len || p.line == 0) {
+        const char *line = text + off;
+        const char *nl = off < len ? memchr(line, '\n', len - off) : NULL;
+        size_t llen = nl ? (size_t)(nl - line) : len - off;
+        off += llen + (nl ? 1 : 0);
+        p.line++;
+        if (llen > 0 && line[llen - 1] == '\r')
+            llen--;
+        if (p.line == 1) {
+            if (llen != sizeof plot_magic - 1 || memcmp(line, plot_magic, llen) != 0) {
+                if (len == 0)
+                    plot_errf(err, errlen, "%s:1:1: expected \"%s\", found end of file",
+                              p.name, plot_magic);
+                else
+                    plot_fail(&p, 1, "\"#allocsim-timeline v1\"", line, llen);
+                goto fail;
+            }
+            continue;
+        }
+        if (llen == 0)
+            continue;
+        if (line[0] == '#') {
+            if (plot_parse_directive(&p, &tl, line, llen, &phase_cap) != 0)
+                goto fail;
+            continue;
+        }
+        if (llen == sizeof plot_header - 1 && memcmp(line, plot_header, llen) == 0) {
+            if (have_header) {
+                plot_fail(&p, 1, "a data row", line, llen);
+                goto fail;
+            }
+            have_header = 1;
+            continue;
+        }
+        if (!have_header) {
+            plot_fail(&p, 1, "the header row \"time\\tdevice\\tDRAM\\tL1\\tL1_SMALL\\tTRACE\"",
+                      line, llen);
+            goto fail;
+        }
+        if (plot_parse_row(&p, &tl, line, llen, &row_cap, &last_time) != 0)
+            goto fail;
+    }
+    if (!have_header) {
+        plot_errf(err, errlen,
+                  "%s:%d:1: expected the header row "
+                  "\"time\\tdevice\\tDRAM\\tL1\\tL1_SMALL\\tTRACE\", found end of file",
+                  p.name, p.line + 1);
+        goto fail;
+    }
+    if (plot_sort_phases(&tl) != 0) {
+        plot_errf(err, errlen, "out of memory");
+        goto fail;
+    }
+    *out = tl;
+    return 0;
+fail:
+    plot_timeline_release(&tl);
+    return -1;
+}
+
+int plot_timeline_load(const char *path, plot_timeline *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    sbuf b = SBUF_INIT;
+    char chunk[65536];
+    size_t n;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (!f) {
+        plot_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sbuf_append(&b, chunk, n);
+    if (ferror(f)) {
+        plot_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        fclose(f);
+        sbuf_release(&b);
+        return -1;
+    }
+    fclose(f);
+    if (sbuf_failed(&b)) {
+        plot_errf(err, errlen, "%s: out of memory", path);
+        sbuf_release(&b);
+        return -1;
+    }
+    rc = plot_timeline_parse(sbuf_str(&b), b.len, path, out, err, errlen);
+    sbuf_release(&b);
+    return rc;
+}
+
+/* ---- series ------------------------------------------------------------------------------ */
+
+static uint64_t plot_total(const uint64_t *bytes)
+{
+    uint64_t t = 0;
+    int k;
+    for (k = 0; k < PLOT_NREGIONS; k++)
+        t += bytes[k];
+    return t;
+}
+
+typedef struct {
+    plot_point *pts;
+    size_t n, cap;
+    uint64_t last[PLOT_NREGIONS]; /* state of the last point */
+} plot_series;
+
+static void plot_series_emit(plot_series *s, uint64_t time, const uint64_t *bytes)
+{
+    if (s->n < s->cap) {
+        s->pts[s->n].time = time;
+        memcpy(s->pts[s->n].bytes, bytes, sizeof s->pts[s->n].bytes);
+        s->n++;
+    }
+    memcpy(s->last, bytes, sizeof s->last);
+}
+
+/* A state change: the old state up to `time`, then the new one. */
+static void plot_series_step(plot_series *s, uint64_t time, const uint64_t *bytes)
+{
+    uint64_t prev[PLOT_NREGIONS];
+    memcpy(prev, s->last, sizeof prev);
+    plot_series_emit(s, time, prev);
+    plot_series_emit(s, time, bytes);
+}
+
+typedef struct {
+    int used;
+    size_t seq;
+    uint64_t time;
+    uint64_t bytes[PLOT_NREGIONS];
+    uint64_t total;
+} plot_kept;
+
+static int plot_kept_cmp(const void *a, const void *b)
+{
+    const plot_kept *x = a, *y = b;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static void plot_bucket_flush(plot_series *s, plot_kept *kept /* [3]: min, max, last */)
+{
+    plot_kept order[3];
+    size_t n = 0, i, j;
+    for (i = 0; i < 3; i++) {
+        int dup = 0;
+        if (!kept[i].used)
+            continue;
+        for (j = 0; j < n; j++)
+            if (order[j].seq == kept[i].seq)
+                dup = 1;
+        if (!dup)
+            order[n++] = kept[i];
+    }
+    qsort(order, n, sizeof order[0], plot_kept_cmp);
+    for (i = 0; i < n; i++)
+        plot_series_step(s, order[i].time, order[i].bytes);
+    memset(kept, 0, 3 * sizeof *kept);
+}
+
+int plot_series_build(const plot_timeline *tl, int device, uint64_t t_begin, uint64_t t_end,
+                      size_t max_points, plot_point **out, size_t *nout, char *err,
+                      size_t errlen)
+{
+    static const uint64_t zero[PLOT_NREGIONS];
+    plot_series s;
+    size_t i, nrows = 0;
+    *out = NULL;
+    *nout = 0;
+    if (max_points < PLOT_MIN_MAX_POINTS)
+        max_points = PLOT_MIN_MAX_POINTS;
+    for (i = 0; i < tl->nrows; i++)
+        if (tl->rows[i].device == device)
+            nrows++;
+    memset(&s, 0, sizeof s);
+    s.cap = max_points;
+    if (nrows <= (max_points - 2) / 2)
+        s.cap = 2 * nrows + 2;
+    s.pts = mem_alloc(s.cap * sizeof *s.pts);
+    if (!s.pts) {
+        plot_errf(err, errlen, "out of memory");
+        return -1;
+    }
+    plot_series_emit(&s, t_begin, zero);
+    if (nrows <= (max_points - 2) / 2) {
+        for (i = 0; i < tl->nrows; i++)
+            if (tl->rows[i].device == device)
+                plot_series_step(&s, tl->rows[i].time, tl->rows[i].bytes);
+    } else {
+        /* Each bucket emits at most 3 states of 2 points; 2 more for the ends. */
+        size_t nbuckets = (max_points - 2) / 6, cur = (size_t)-1, seq = 0;
+        double span = (double)(t_end - t_begin) + 1.0;
+        plot_kept kept[3];
+        memset(kept, 0, sizeof kept);
+        for (i = 0; i < tl->nrows; i++) {
+            const plot_row *r = &tl->rows[i];
+            size_t b;
+            uint64_t tot;
+            if (r->device != device)
+                continue;
+            b = (size_t)((double)(r->time - t_begin) / span * (double)nbuckets);
+            if (b >= nbuckets)
+                b = nbuckets - 1;
+            if (b != cur) {
+                plot_bucket_flush(&s, kept);
+                cur = b;
+            }
+            tot = plot_total(r->bytes);
+            if (!kept[0].used || tot < kept[0].total) {
+                kept[0].used = 1;
+                kept[0].seq = seq;
+                kept[0].time = r->time;
+                kept[0].total = tot;
+                memcpy(kept[0].bytes, r->bytes, sizeof kept[0].bytes);
+            }
+            if (!kept[1].used || tot > kept[1].total) {
+                kept[1].used = 1;
+                kept[1].seq = seq;
+                kept[1].time = r->time;
+                kept[1].total = tot;
+                memcpy(kept[1].bytes, r->bytes, sizeof kept[1].bytes);
+            }
+            kept[2].used = 1;
+            kept[2].seq = seq;
+            kept[2].time = r->time;
+            kept[2].total = tot;
+            memcpy(kept[2].bytes, r->bytes, sizeof kept[2].bytes);
+            seq++;
+        }
+        plot_bucket_flush(&s, kept);
+    }
+    {
+        uint64_t last[PLOT_NREGIONS];
+        memcpy(last, s.last, sizeof last);
+        plot_series_emit(&s, t_end, last);
+    }
+    *out = s.pts;
+    *nout = s.n;
+    return 0;
+}
+
+/* ---- leaks and units --------------------------------------------------------------------- */
+
+void plot_bytes_human(uint64_t bytes, char *buf, size_t buflen)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int k = 0;
+    double v = (double)bytes;
+    if (bytes < 1024) {
+        snprintf(buf, buflen, "%" PRIu64 " B", bytes);
+        return;
+    }
+    while (v >= 1024.0 && k < 5) {
+        v /= 1024.0;
+        k++;
+    }
+    snprintf(buf, buflen, "%.1f %s", v, units[k]);
+}
+
+static const uint64_t *plot_final_state(const plot_timeline *tl, int device)
+{
+    size_t i = tl->nrows;
+    while (i > 0) {
+        i--;
+        if (tl->rows[i].device == device)
+            return tl->rows[i].bytes;
+    }
+    return NULL;
+}
+
+void plot_leaks_format(const plot_timeline *tl, const int *devices, size_t ndevices, sbuf *b)
+{
+    size_t d;
+    int any = 0, k;
+    for (d = 0; d < ndevices; d++) {
+        const uint64_t *fin = plot_final_state(tl, devices[d]);
+        if (!fin)
+            continue;
+        for (k = 0; k < PLOT_NREGIONS; k++) {
+            char human[32];
+            if (fin[k] == 0)
+                continue;
+            plot_bytes_human(fin[k], human, sizeof human);
+            sbuf_printf(b, "leak: device %d %s %" PRIu64 " bytes (%s) remaining at end\n",
+                        devices[d], plot_region_names[k], fin[k], human);
+            any = 1;
+        }
+    }
+    if (!any)
+        sbuf_puts(b, "no memory remaining at end of timeline\n");
+}
+
+/* ---- template ---------------------------------------------------------------------------- */
+
+static int plot_readable(const char *path)
+{
+    return access(path, R_OK) == 0;
+}
+
+char *plot_find_template(char *err, size_t errlen)
+{
+    sbuf tried = SBUF_INIT, path = SBUF_INIT;
+    const char *env;
+    char exe[PATH_MAX];
+    ssize_t n;
+    char *found = NULL;
+
+    env = getenv("ALLOCSIM_PLOTS_DIR");
+    if (env && *env) {
+        sbuf_printf(&path, "%s/timeline.gp", env);
+        if (plot_readable(sbuf_str(&path)))
+            goto hit;
+        sbuf_printf(&tried, "%s%s", tried.len ? ", " : "", sbuf_str(&path));
+        sbuf_reset(&path);
+    }
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        char *slash;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            sbuf_printf(&path, "%s/../share/allocsim/plots/timeline.gp", exe);
+            if (plot_readable(sbuf_str(&path)))
+                goto hit;
+            sbuf_printf(&tried, "%s%s", tried.len ? ", " : "", sbuf_str(&path));
+            sbuf_reset(&path);
+        }
+    }
+    env = getenv("ALLOCSIM_SOURCE_DIR");
+    if (env && *env) {
+        sbuf_printf(&path, "%s/plots/timeline.gp", env);
+        if (plot_readable(sbuf_str(&path)))
+            goto hit;
+        sbuf_printf(&tried, "%s%s", tried.len ? ", " : "", sbuf_str(&path));
+        sbuf_reset(&path);
+    }
+#ifdef ALLOCSIM_SOURCE_DIR
+    sbuf_printf(&path, "%s/plots/timeline.gp", ALLOCSIM_SOURCE_DIR);
+    if (plot_readable(sbuf_str(&path)))
+        goto hit;
+    sbuf_printf(&tried, "%s%s", tried.len ? ", " : "", sbuf_str(&path));
+    sbuf_reset(&path);
+#endif
+    plot_errf(err, errlen,
+              "plot template timeline.gp not found (looked at: %s); set ALLOCSIM_PLOTS_DIR to "
+              "the directory holding it",
+              tried.len ? sbuf_str(&tried) : "nowhere");
+    sbuf_release(&tried);
+    sbuf_release(&path);
+    return NULL;
+hit:
+    found = mem_strdup(sbuf_str(&path));
+    if (!found)
+        plot_errf(err, errlen, "out of memory");
+    sbuf_release(&tried);
+    sbuf_release(&path);
+    return found;
+}
+
+/* ---- script settings --------------------------------------------------------------------- */
+
+/* A gnuplot double-quoted string literal. */
+static void plot_put_gpstr(sbuf *b, const char *s)
+{
+    sbuf_putc(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            sbuf_putc(b, '\\');
+        sbuf_putc(b, (c < 0x20 || c == 0x7f) ? ' ' : (char)c);
+    }
+    sbuf_putc(b, '"');
+}
+
+typedef struct {
+    double scale;     /* raw time units per displayed unit */
+    const char *unit; /* "s", "ms", "us", "ns" or "" (log lines) */
+    const char *axis; /* x axis label */
+} plot_tunit;
+
+static plot_tunit plot_time_unit_for(plot_time_unit tu, uint64_t t_end)
+{
+    plot_tunit r;
+    if (tu == PLOT_TIME_LINE) {
+        r.scale = 1.0;
+        r.unit = "";
+        r.axis = "log line";
+    } else if (t_end < 10000ULL) {
+        r.scale = 1.0;
+        r.unit = "ns";
+        r.axis = "time (ns)";
+    } else if (t_end < 10000000ULL) {
+        r.scale = 1e3;
+        r.unit = "us";
+        r.axis = "time (us)";
+    } else if (t_end < 10000000000ULL) {
+        r.scale = 1e6;
+        r.unit = "ms";
+        r.axis = "time (ms)";
+    } else {
+        r.scale = 1e9;
+        r.unit = "s";
+        r.axis = "time (s)";
+    }
+    return r;
+}
+
+static void plot_time_human(const plot_tunit *tu, uint64_t t, char *buf, size_t buflen)
+{
+    if (tu->unit[0] == '\0')
+        snprintf(buf, buflen, "line %" PRIu64, t);
+    else
+        snprintf(buf, buflen, "%.4g %s", (double)t / tu->scale, tu->unit);
+}
+
+/* Largest binary unit not above `bytes` (at least 1 B). */
+static void plot_byte_unit(uint64_t bytes, uint64_t *scale, const char **name)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int k = 0;
+    uint64_t s = 1;
+    while (k < 5 && bytes / 1024 >= s) {
+        s *= 1024;
+        k++;
+    }
+    *scale = s;
+    *name = units[k];
+}
+
+static int plot_floor_log2(uint64_t v)
+{
+    int b = 0;
+    while (v > 1) {
+        v >>= 1;
+        b++;
+    }
+    return b;
+}
+
+static void plot_pow2_label(int bits, char *buf, size_t buflen)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    snprintf(buf, buflen, "%llu %s", 1ULL << (bits % 10), units[bits / 10]);
+}
+
+/* Phases closer than this many pixels share one label. */
+#define PLOT_LABEL_GAP_PX 16
+#define PLOT_LABEL_MAX 48
+
+typedef struct {
+    int ndev;
+    int *dev;
+    int cols, rows;
+    int width_px, height_px;
+    uint64_t t_begin, t_end;
+} plot_layout;
+
+static void plot_grid(int n, int *cols, int *rows)
+{
+    int c = 1, r;
+    while (c * c < 2 * n)
+        c++;
+    r = (n + c - 1) / c;
+    c = (n + r - 1) / r;
+    *cols = c;
+    *rows = r;
+}
+
+static void plot_array_u64(sbuf *b, const char *name, const uint64_t *v, int n)
+{
+    int i;
+    sbuf_printf(b, "array %s[%d] = [", name, n > 0 ? n : 1);
+    for (i = 0; i < n; i++)
+        sbuf_printf(b, "%s%" PRIu64 ".0", i ? ", " : "", v[i]);
+    if (n == 0)
+        sbuf_puts(b, "0");
+    sbuf_puts(b, "]\n");
+}
+
+static int plot_write_settings(const plot_timeline *tl, const plot_layout *L,
+                               const plot_opts *opts, plot_format fmt, const char *data_path,
+                               sbuf *b)
+{
+    plot_tunit tu = plot_time_unit_for(tl->time_unit, L->t_end);
+    uint64_t *tmp = mem_alloc(((size_t)L->ndev + tl->nphases + 1) * sizeof *tmp);
+    uint64_t ymax_bytes = 0, minpos = 0, maxv = 0, yscale, span;
+    const char *yunit;
+    int i, k, lo_bits, hi_bits, step, bits, nlabels = 0;
+    double top_band;
+    const char *title = opts->title ? opts->title : tl->title;
+    char human[64], when[64];
+    sbuf labels_t = SBUF_INIT, labels_s = SBUF_INIT;
+    size_t p;
+
+    if (!tmp)
+        return -1;
+    /* Per-device peaks of the total and the ranges of both strips, from the full data. */
+    {
+        uint64_t *peak_v = tmp, *peak_t = mem_calloc((size_t)L->ndev, sizeof *peak_t);
+        if (!peak_t) {
+            mem_free(tmp);
+            return -1;
+        }
+        for (i = 0; i < L->ndev; i++)
+            peak_v[i] = 0;
+        for (p = 0; p < tl->nrows; p++) {
+            const plot_row *r = &tl->rows[p];
+            uint64_t tot = plot_total(r->bytes);
+            for (i = 0; i < L->ndev; i++)
+                if (L->dev[i] == r->device)
+                    break;
+            if (i == L->ndev)
+                continue;
+            if (tot > peak_v[i]) {
+                peak_v[i] = tot;
+                peak_t[i] = r->time;
+            }
+            for (k = 0; k < PLOT_NREGIONS; k++) {
+                uint64_t v = r->bytes[k];
+                if (v > 0 && (minpos == 0 || v < minpos))
+                    minpos = v;
+                if (v > maxv)
+                    maxv = v;
+            }
+        }
+        for (i = 0; i < L->ndev; i++) {
+            if (peak_v[i] > ymax_bytes)
+                ymax_bytes = peak_v[i];
+            for (k = 0; k < PLOT_NREGIONS; k++) {
+                uint64_t c = tl->capacity[(size_t)L->dev[i] * PLOT_NREGIONS + (size_t)k];
+                if (c > maxv)
+                    maxv = c;
+            }
+        }
+        plot_byte_unit(ymax_bytes, &yscale, &yunit);
+
+        top_band = 70.0 / (double)L->height_px;
+        sbuf_puts(b, "# ---- settings written by allocsim plot ----\n");
+        if (fmt == PLOT_FMT_SVG) {
+            sbuf_printf(b, "set terminal svg size %d,%d noenhanced font \"Sans,9\" "
+                           "background rgb \"white\"\n",
+                        L->width_px, L->height_px);
+        } else {
+            sbuf_printf(b,
+                        "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
+                        "    set terminal pngcairo size %d,%d noenhanced font \"Sans,9\"\n"
+                        "} else {\n"
+                        "    set terminal png size %d,%d noenhanced\n"
+                        "}\n",
+                        L->width_px, L->height_px, L->width_px, L->height_px);
+        }
+        sbuf_puts(b, "set output ");
+        plot_put_gpstr(b, opts->output_path);
+        sbuf_puts(b, "\ndatafile = ");
+        plot_put_gpstr(b, data_path);
+        sbuf_puts(b, "\nfigure_title = ");
+        plot_put_gpstr(b, title);
+        sbuf_puts(b, "\nlegend_text = \"upper strip: bytes in use, stacked (top edge = device "
+                     "total, dot = peak)    lower strip: each region alone, log scale; dashed = "
+                     "region capacity    grey dashes: phases\"\n");
+        sbuf_printf(b, "NDEV = %d; NCOLS = %d; NROWS = %d\n", L->ndev, L->cols, L->rows);
+        sbuf_printf(b, "top_band = %.4f; lower_frac = 0.42\n", top_band);
+        sbuf_printf(b, "xmin = %" PRIu64 ".0; xmax = %" PRIu64 ".0\n", L->t_begin, L->t_end);
+        sbuf_printf(b, "tscale = %.1f; time_label = \"%s\"\n", tu.scale, tu.axis);
+        sbuf_printf(b, "ymax = %" PRIu64 ".0; yscale = %" PRIu64 ".0; yunit = \"%s\"\n",
+                    ymax_bytes ? ymax_bytes + ymax_bytes / 8 + 1 : yscale, yscale, yunit);
+
+        /* Log strip: one power of two below the smallest value, one above the largest. */
+        if (minpos == 0) {
+            lo_bits = 10;
+            hi_bits = 20;
+        } else {
+            lo_bits = plot_floor_log2(minpos);
+            lo_bits = lo_bits > 0 ? lo_bits - 1 : 0;
+            hi_bits = plot_floor_log2(maxv) + 1;
+            if (hi_bits > 62)
+                hi_bits = 62;
+            if (hi_bits <= lo_bits)
+                hi_bits = lo_bits + 1;
+        }
+        step = (hi_bits - lo_bits + 5) / 6;
+        if (step < 1)
+            step = 1;
+        sbuf_printf(b, "logmin = %llu.0; logmax = %llu.0\n", 1ULL << lo_bits, 1ULL << hi_bits);
+        sbuf_puts(b, "log_ytics = 'set ytics (");
+        for (bits = ((lo_bits + step - 1) / step) * step, k = 0; bits <= hi_bits;
+             bits += step, k++) {
+            plot_pow2_label(bits, human, sizeof human);
+            sbuf_printf(b, "%s\"%s\" %llu.0", k ? ", " : "", human, 1ULL << bits);
+        }
+        sbuf_puts(b, ")'\n");
+
+        sbuf_printf(b, "array dev[%d] = [", L->ndev);
+        for (i = 0; i < L->ndev; i++)
+            sbuf_printf(b, "%s%d", i ? ", " : "", L->dev[i]);
+        sbuf_puts(b, "]\n");
+        sbuf_printf(b, "array panel_title[%d] = [", L->ndev);
+        for (i = 0; i < L->ndev; i++) {
+            char t[160];
+            if (peak_v[i] == 0) {
+                snprintf(t, sizeof t, "device %d: nothing in use", L->dev[i]);
+            } else {
+                plot_bytes_human(peak_v[i], human, sizeof human);
+                plot_time_human(&tu, peak_t[i], when, sizeof when);
+                snprintf(t, sizeof t, "device %d: peak %s at %s", L->dev[i], human, when);
+            }
+            sbuf_puts(b, i ? ", " : "");
+            plot_put_gpstr(b, t);
+        }
+        sbuf_puts(b, "]\n");
+        plot_array_u64(b, "peak_t", peak_t, L->ndev);
+        plot_array_u64(b, "peak_v", peak_v, L->ndev);
+        mem_free(peak_t);
+    }
+    {
+        static const char *const capname[PLOT_NREGIONS] = {"cap_dram", "cap_trace", "cap_l1",
+                                                           "cap_l1s"};
+        for (k = 0; k < PLOT_NREGIONS; k++) {
+            for (i = 0; i < L->ndev; i++)
+                tmp[i] = tl->capacity[(size_t)L->dev[i] * PLOT_NREGIONS + (size_t)k];
+            plot_array_u64(b, capname[k], tmp, L->ndev);
+        }
+    }
+    /* Phases: every one gets a line; neighbours closer than a few pixels share a label. */
+    for (p = 0; p < tl->nphases; p++)
+        tmp[p] = tl->phases[p].time;
+    sbuf_printf(b, "NPHASE = %zu\n", tl->nphases);
+    plot_array_u64(b, "phase_t", tmp, (int)tl->nphases);
+    span = L->t_end - L->t_begin;
+    {
+        int plot_px = L->width_px / L->cols - 110;
+        uint64_t gap = span / (uint64_t)(plot_px > 50 ? plot_px : 50) * PLOT_LABEL_GAP_PX;
+        p = 0;
+        while (p < tl->nphases) {
+            size_t q = p + 1;
+            sbuf text = SBUF_INIT;
+            sbuf_puts(&text, tl->phases[p].label);
+            while (q < tl->nphases && tl->phases[q].time - tl->phases[p].time <= gap) {
+                if (strcmp(tl->phases[q].label, tl->phases[q - 1].label) != 0) {
+                    sbuf_puts(&text, ", ");
+                    sbuf_puts(&text, tl->phases[q].label);
+                }
+                q++;
+            }
+            if (text.len > PLOT_LABEL_MAX) {
+                text.data[PLOT_LABEL_MAX - 3] = '\0';
+                text.len = PLOT_LABEL_MAX - 3;
+                sbuf_puts(&text, "...");
+            }
+            sbuf_printf(&labels_t, "%s%" PRIu64 ".0", nlabels ? ", " : "", tl->phases[p].time);
+            sbuf_puts(&labels_s, nlabels ? ", " : "");
+            plot_put_gpstr(&labels_s, sbuf_str(&text));
+            sbuf_release(&text);
+            nlabels++;
+            p = q;
+        }
+    }
+    sbuf_printf(b, "NPLABEL = %d\n", nlabels);
+    sbuf_printf(b, "array plabel_t[%d] = [%s]\n", nlabels ? nlabels : 1,
+                nlabels ? sbuf_str(&labels_t) : "0");
+    sbuf_printf(b, "array plabel_text[%d] = [%s]\n", nlabels ? nlabels : 1,
+                nlabels ? sbuf_str(&labels_s) : "\"\"");
+    sbuf_puts(b, "# ---- end of settings ----\n");
+    sbuf_release(&labels_t);
+    sbuf_release(&labels_s);
+    mem_free(tmp);
+    return sbuf_failed(b) ? -1 : 0;
+}
+
+/* ---- render ------------------------------------------------------------------------------ */
+
+static int plot_select_devices(const plot_timeline *tl, const char *spec, const char *tsv_path,
+                               plot_layout *L, char *err, size_t errlen)
+{
+    uint8_t want[PLOT_DEVICE_SLOTS];
+    int d, n = 0;
+    memset(want, 0, sizeof want);
+    if (!spec || strcmp(spec, "all") == 0) {
+        for (d = 0; d < tl->ndevice_slots; d++)
+            want[d] = tl->has_rows[d] || tl->has_capacity[d];
+    } else {
+        const char *s = spec;
+        while (*s) {
+            const char *e = s;
+            uint64_t v;
+            while (*e && *e != ',')
+                e++;
+            if (plot_parse_u64(s, (size_t)(e - s), &v) != 0 || v > PLOT_MAX_DEVICE) {
+                plot_errf(err, errlen,
+                          "--devices: expected device ids 0..1023 separated by commas or "
+                          "\"all\", found \"%s\"",
+                          spec);
+                return -1;
+            }
+            if ((int)v >= tl->ndevice_slots || !(tl->has_rows[v] || tl->has_capacity[v])) {
+                plot_errf(err, errlen, "--devices: device %d has no rows and no capacity in %s",
+                          (int)v, tsv_path);
+                return -1;
+            }
+            want[v] = 1;
+            s = *e ? e + 1 : e;
+        }
+    }
+    for (d = 0; d < PLOT_DEVICE_SLOTS; d++)
+        n += want[d];
+    if (n == 0) {
+        plot_errf(err, errlen, "%s: no device to plot (no data rows and no #capacity lines)",
+                  tsv_path);
+        return -1;
+    }
+    L->dev = mem_alloc((size_t)n * sizeof *L->dev);
+    if (!L->dev) {
+        plot_errf(err, errlen, "out of memory");
+        return -1;
+    }
+    L->ndev = 0;
+    for (d = 0; d < PLOT_DEVICE_SLOTS; d++)
+        if (want[d])
+            L->dev[L->ndev++] = d;
+    return 0;
+}
+
+static int plot_output_format(const char *path, plot_format *fmt, char *stem, size_t stemlen,
+                              char *err, size_t errlen)
+{
+    size_t n = strlen(path);
+    if (n > 4 && strcasecmp(path + n - 4, ".png") == 0)
+        *fmt = PLOT_FMT_PNG;
+    else if (n > 4 && strcasecmp(path + n - 4, ".svg") == 0)
+        *fmt = PLOT_FMT_SVG;
+    else {
+        plot_errf(err, errlen, "expected an output file ending in .png or .svg, found \"%s\"",
+                  path);
+        return -1;
+    }
+    if (n - 4 + 1 > stemlen) {
+        plot_errf(err, errlen, "output path too long: %s", path);
+        return -1;
+    }
+    memcpy(stem, path, n - 4);
+    stem[n - 4] = '\0';
+    return 0;
+}
+
+static int plot_write_file(const char *path, const char *data, size_t len, char *err,
+                           size_t errlen)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        plot_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        plot_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+static int plot_write_data(const plot_timeline *tl, const plot_layout *L, size_t max_points,
+                           const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "wb");
+    int i, bad = 0;
+    if (!f) {
+        plot_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "# allocsim plot data: one block per panel (gnuplot index 0..%d), as steps\n"
+               "# columns: time DRAM TRACE L1 L1_SMALL (time in the timeline's unit, sizes in "
+               "bytes)\n",
+            L->ndev - 1);
+    for (i = 0; i < L->ndev && !bad; i++) {
+        plot_point *pts;
+        size_t n, j;
+        if (plot_series_build(tl, L->dev[i], L->t_begin, L->t_end, max_points, &pts, &n, err,
+                              errlen) != 0) {
+            bad = 1;
+            break;
+        }
+        fprintf(f, "%s# panel %d: device %d, %zu points\n", i ? "\n\n" : "", i, L->dev[i], n);
+        for (j = 0; j < n; j++)
+            fprintf(f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n",
+                    pts[j].time, pts[j].bytes[PLOT_DRAM], pts[j].bytes[PLOT_TRACE],
+                    pts[j].bytes[PLOT_L1], pts[j].bytes[PLOT_L1_SMALL]);
+        mem_free(pts);
+    }
+    if (ferror(f))
+        bad = 2;
+    if (fclose(f) != 0)
+        bad = 2;
+    if (bad == 2)
+        plot_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    return bad ? -1 : 0;
+}
+
+static int plot_fill_template(const char *tpl_path, const char *settings, sbuf *out, char *err,
+                              size_t errlen)
+{
+    FILE *f = fopen(tpl_path, "rb");
+    sbuf tpl = SBUF_INIT;
+    char chunk[8192];
+    size_t n;
+    const char *mark, *s;
+    static const char token[] = "@SETTINGS@";
+    if (!f) {
+        plot_errf(err, errlen, "%s: cannot read: %s", tpl_path, strerror(errno));
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sbuf_append(&tpl, chunk, n);
+    fclose(f);
+    s = sbuf_str(&tpl);
+    /* The token must stand alone on its line. */
+    for (mark = strstr(s, token); mark; mark = strstr(mark + 1, token)) {
+        const char *end = mark + sizeof token - 1;
+        if ((mark == s || mark[-1] == '\n') && (*end == '\n' || *end == '\0'))
+            break;
+    }
+    if (!mark) {
+        plot_errf(err, errlen, "%s: expected a line \"@SETTINGS@\", found none", tpl_path);
+        sbuf_release(&tpl);
+        return -1;
+    }
+    sbuf_append(out, s, (size_t)(mark - s));
+    sbuf_puts(out, settings);
+    s = mark + sizeof token - 1;
+    if (*s == '\n')
+        s++;
+    sbuf_puts(out, s);
+    sbuf_release(&tpl);
+    if (sbuf_failed(out)) {
+        plot_errf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static char *plot_find_gnuplot(const plot_opts *opts)
+{
+    const char *env = getenv("ALLOCSIM_GNUPLOT");
+    const char *path;
+    if (opts->gnuplot)
+        return access(opts->gnuplot, X_OK) == 0 ? mem_strdup(opts->gnuplot) : NULL;
+    if (env)
+        return *env && access(env, X_OK) == 0 ? mem_strdup(env) : NULL;
+#ifdef ALLOCSIM_GNUPLOT
+    if (ALLOCSIM_GNUPLOT[0] && access(ALLOCSIM_GNUPLOT, X_OK) == 0)
+        return mem_strdup(ALLOCSIM_GNUPLOT);
+#endif
+    path = getenv("PATH");
+    while (path && *path) {
+        const char *e = strchr(path, ':');
+        size_t n = e ? (size_t)(e - path) : strlen(path);
+        sbuf cand = SBUF_INIT;
+        sbuf_append(&cand, n ? path : ".", n ? n : 1);
+        sbuf_puts(&cand, "/gnuplot");
+        if (!sbuf_failed(&cand) && access(sbuf_str(&cand), X_OK) == 0) {
+            char *r = mem_strdup(sbuf_str(&cand));
+            sbuf_release(&cand);
+            return r;
+        }
+        sbuf_release(&cand);
+        path = e ? e + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Runs `gnuplot SCRIPT`; 0 on exit status 0, else -1 with its stderr (or the reason) in err. */
+static int plot_run_gnuplot(const char *gnuplot, const char *script, char *err, size_t errlen)
+{
+    int pfd[2], status = 0;
+    pid_t pid;
+    sbuf msg = SBUF_INIT;
+    char chunk[4096];
+    ssize_t n;
+    if (pipe(pfd) != 0) {
+        plot_errf(err, errlen, "cannot start gnuplot: pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        plot_errf(err, errlen, "cannot start gnuplot: fork: %s", strerror(errno));
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+        }
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        execl(gnuplot, "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    for (;;) {
+        n = read(pfd[0], chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (msg.len < 8192)
+            sbuf_append(&msg, chunk, (size_t)n);
+    }
+    close(pfd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        sbuf_release(&msg);
+        return 0;
+    }
+    while (msg.len > 0 && (msg.data[msg.len - 1] == '\n' || msg.data[msg.len - 1] == ' '))
+        msg.data[--msg.len] = '\0';
+    if (WIFEXITED(status))
+        plot_errf(err, errlen, "gnuplot %s failed (exit status %d)%s%s", script,
+                  WEXITSTATUS(status), msg.len ? ":\n" : "", sbuf_str(&msg));
+    else
+        plot_errf(err, errlen, "gnuplot %s killed by signal %d%s%s", script,
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0, msg.len ? ":\n" : "",
+                  sbuf_str(&msg));
+    sbuf_release(&msg);
+    return -1;
+}
+
+int plot_render(const char *tsv_path, const plot_opts *opts, char *err, size_t errlen)
+{
+    plot_timeline tl;
+    plot_layout L;
+    plot_format fmt;
+    char stem[PATH_MAX], data_path[PATH_MAX + 16], script_path[PATH_MAX + 16];
+    char *tpl = NULL, *gnuplot = NULL;
+    sbuf settings = SBUF_INIT, script = SBUF_INIT;
+    size_t max_points, p;
+    int rc = PLOT_ERR_INPUT;
+    struct stat st;
+
+    memset(&L, 0, sizeof L);
+    if (!opts || !opts->output_path || !tsv_path) {
+        plot_errf(err, errlen, "plot_render: expected a timeline and an output path");
+        return PLOT_ERR_INPUT;
+    }
+    if (plot_output_format(opts->output_path, &fmt, stem, sizeof stem, err, errlen) != 0)
+        return PLOT_ERR_INPUT;
+    max_points = opts->max_points ? opts->max_points : PLOT_DEFAULT_MAX_POINTS;
+    if (max_points < PLOT_MIN_MAX_POINTS) {
+        plot_errf(err, errlen, "--max-points: expected at least %d, found %zu",
+                  PLOT_MIN_MAX_POINTS, max_points);
+        return PLOT_ERR_INPUT;
+    }
+    snprintf(data_path, sizeof data_path, "%s.data.tsv", stem);
+    snprintf(script_path, sizeof script_path, "%s.gp", stem);
+
+    if (plot_timeline_load(tsv_path, &tl, err, errlen) != 0)
+        return PLOT_ERR_INPUT;
+    if (plot_select_devices(&tl, opts->devices, tsv_path, &L, err, errlen) != 0)
+        goto done;
+
+    /* Time range: every row and phase, starting no later than 0 for clock timelines. */
+    L.t_begin = tl.time_unit == PLOT_TIME_NS ? 0 : UINT64_MAX;
+    L.t_end = 0;
+    for (p = 0; p < tl.nrows; p++) {
+        if (tl.rows[p].time < L.t_begin)
+            L.t_begin = tl.rows[p].time;
+        if (tl.rows[p].time > L.t_end)
+            L.t_end = tl.rows[p].time;
+    }
+    for (p = 0; p < tl.nphases; p++) {
+        if (tl.phases[p].time < L.t_begin)
+            L.t_begin = tl.phases[p].time;
+        if (tl.phases[p].time > L.t_end)
+            L.t_end = tl.phases[p].time;
+    }
+    if (L.t_begin == UINT64_MAX)
+        L.t_begin = 0;
+    /* A little room after the last event so the final state is visible. */
+    L.t_end += (L.t_end - L.t_begin) / 50 + 1;
+
+    plot_grid(L.ndev, &L.cols, &L.rows);
+    if (L.ndev == 1) {
+        L.width_px = 1400;
+        L.height_px = 800;
+    } else {
+        int cw = L.ndev > 16 ? 380 : 450, ch = L.ndev > 16 ? 340 : 400;
+        L.width_px = L.cols * cw;
+        L.height_px = L.rows * ch + 70;
+    }
+
+    if (opts->report)
+        plot_leaks_format(&tl, L.dev, (size_t)L.ndev, opts->report);
+
+    rc = PLOT_ERR_IO;
+    tpl = plot_find_template(err, errlen);
+    if (!tpl)
+        goto done;
+    if (plot_write_settings(&tl, &L, opts, fmt, data_path, &settings) != 0) {
+        plot_errf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (plot_fill_template(tpl, sbuf_str(&settings), &script, err, errlen) != 0)
+        goto done;
+    if (plot_write_data(&tl, &L, max_points, data_path, err, errlen) != 0)
+        goto done;
+    if (plot_write_file(script_path, sbuf_str(&script), script.len, err, errlen) != 0)
+        goto done;
+
+    gnuplot = plot_find_gnuplot(opts);
+    if (!gnuplot) {
+        plot_errf(err, errlen, "gnuplot not found; render with: gnuplot %s", script_path);
+        if (opts->report)
+            sbuf_printf(opts->report, "wrote %s and %s\n", data_path, script_path);
+        rc = PLOT_NO_GNUPLOT;
+        goto done;
+    }
+    if (plot_run_gnuplot(gnuplot, script_path, err, errlen) != 0) {
+        if (opts->report)
+            sbuf_printf(opts->report, "kept %s and %s for inspection\n", data_path,
+                        script_path);
+        rc = PLOT_ERR_GNUPLOT;
+        goto done;
+    }
+    if (stat(opts->output_path, &st) != 0 || st.st_size == 0) {
+        plot_errf(err, errlen, "gnuplot %s exited 0 but wrote no %s", script_path,
+                  opts->output_path);
+        rc = PLOT_ERR_GNUPLOT;
+        goto done;
+    }
+    if (!opts->keep_script) {
+        unlink(data_path);
+        unlink(script_path);
+    }
+    if (opts->report) {
+        sbuf_printf(opts->report, "wrote %s (%d panel%s)", opts->output_path, L.ndev,
+                    L.ndev == 1 ? "" : "s");
+        if (opts->keep_script)
+            sbuf_printf(opts->report, ", %s and %s", data_path, script_path);
+        sbuf_putc(opts->report, '\n');
+    }
+    rc = PLOT_OK;
+done:
+    mem_free(gnuplot);
+    mem_free(tpl);
+    mem_free(L.dev);
+    sbuf_release(&settings);
+    sbuf_release(&script);
+    plot_timeline_release(&tl);
+    return rc;
+}
