@@ -60,7 +60,10 @@ typedef enum {
 /* Record flags. */
 enum {
     /* WRITE, DUMP: send these bytes exactly as recorded (no process_id rewriting). */
-    STREAM_FLAG_VERBATIM = 1
+    STREAM_FLAG_VERBATIM = 1,
+    /* CLOSE: close at once without reading what the server still sends (an abrupt client;
+     * a real server may die of SIGPIPE). */
+    STREAM_FLAG_ABORT = 2
 };
 
 typedef struct {
