@@ -928,9 +928,8 @@ static int plot_write_settings(const plot_timeline *tl, const plot_layout *L,
         plot_put_gpstr(b, data_path);
         sbuf_puts(b, "\nfigure_title = ");
         plot_put_gpstr(b, title);
-        sbuf_puts(b, "\nlegend_text = \"upper strip: bytes in use, stacked (top edge = device "
-                     "total, dot = peak)    lower strip: each region alone, log scale; dashed = "
-                     "region capacity    grey dashes: phases\"\n");
+        sbuf_puts(b, "\nlegend_text = \"upper strip: stacked bytes in use, dot = peak    lower "
+                     "strip: each region, log scale, dashed = capacity\"\n");
         sbuf_printf(b, "NDEV = %d; NCOLS = %d; NROWS = %d\n", L->ndev, L->cols, L->rows);
         sbuf_printf(b, "top_band = %.4f; lower_frac = 0.42\n", top_band);
         sbuf_printf(b, "xmin = %" PRIu64 ".0; xmax = %" PRIu64 ".0\n", L->t_begin, L->t_end);
@@ -956,7 +955,8 @@ static int plot_write_settings(const plot_timeline *tl, const plot_layout *L,
             step = 1;
         sbuf_printf(b, "logmin = %llu.0; logmax = %llu.0\n", 1ULL << lo_bits, 1ULL << hi_bits);
         sbuf_puts(b, "log_ytics = 'set ytics (");
-        for (bits = ((lo_bits + step - 1) / step) * step, k = 0; bits <= hi_bits;
+        /* No label at the very top: it would collide with the upper strip's 0. */
+        for (bits = ((lo_bits + step - 1) / step) * step, k = 0; bits < hi_bits;
              bits += step, k++) {
             plot_pow2_label(bits, human, sizeof human);
             sbuf_printf(b, "%s\"%s\" %llu.0", k ? ", " : "", human, 1ULL << bits);
@@ -1369,7 +1369,15 @@ int plot_render(const char *tsv_path, const plot_opts *opts, char *err, size_t e
         plot_leaks_format(&tl, L.dev, (size_t)L.ndev, opts->report);
 
     rc = PLOT_ERR_IO;
-    tpl = plot_find_template(err, errlen);
+    if (opts->template_path) {
+        if (!plot_readable(opts->template_path)) {
+            plot_errf(err, errlen, "%s: cannot read: %s", opts->template_path, strerror(errno));
+            goto done;
+        }
+        tpl = mem_strdup(opts->template_path);
+    } else {
+        tpl = plot_find_template(err, errlen);
+    }
     if (!tpl)
         goto done;
     if (plot_write_settings(&tl, &L, opts, fmt, data_path, &settings) != 0) {

@@ -51,7 +51,7 @@ do for [i = 1:NDEV] {
     set ylabel sprintf("in use (%s)", yunit) offset 1, 0
     unset label
     unset arrow
-    if (i == 1) { set label 90 legend_text at screen 0.99, screen 1.0 - top_band * 0.62 right font ",9" }
+    if (i == 1) { set label 90 legend_text at screen 0.99, screen 1.0 - top_band * 0.62 right font ",8" }
     do for [p = 1:NPHASE] {
         set arrow (100 + p) from phase_t[p] / tscale, graph 0 to phase_t[p] / tscale, graph 1 nohead lc rgb c_phase dt 2 lw 1 front
     }
