@@ -533,7 +533,8 @@ int ledger_cleanup(ledger *l) {
         mem_free(pids);
         return 0;
     }
-    qsort(pids, n, sizeof *pids, cmp_i32);
+    if (n > 1) /* qsort(NULL, 0, ...) is undefined (UBSan) when nothing is registered */
+        qsort(pids, n, sizeof *pids, cmp_i32);
     int dead = 0;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && pids[i] == pids[i - 1])
