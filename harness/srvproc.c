@@ -825,17 +825,18 @@ static void child_write(const char *s) {
 /* Runs in the forked child: only async-signal-safe calls until execve. */
 static void child_exec(char *const argv[], char *const envp[], int null_fd, int out_fd, int err_fd,
                        pid_t parent) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent)
-        _exit(127);
-    /* Start like from a shell: default dispositions, nothing blocked (SIGPIPE especially). */
+    /* Signals are blocked since before fork, so none can run an inherited harness handler
+     * here; reset the dispositions, then unblock: start like from a shell (SIGPIPE default). */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             sigaction(s, &sa, NULL);
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(127);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -935,7 +936,7 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
             }
             snprintf(p->socket_path, sizeof p->socket_path, "%s", SRVPROC_HARDCODED_SOCKET);
             set_note(p,
-                     "note: the server cannot be isolated with the socket shim (%s); it uses the "
+                     "the server cannot be isolated with the socket shim (%s); it uses the "
                      "hard-coded %s while this run holds " SRVPROC_LOCK_PATH,
                      why[0] ? why : "isolation by lock requested", SRVPROC_HARDCODED_SOCKET);
         }
@@ -953,13 +954,17 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
         goto fail_fds;
     }
     pid_t parent = getpid();
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
     pid_t pid = fork();
+    if (pid == 0)
+        child_exec((char *const *)argv, envp, null_fd, outp[1], errp[1], parent);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         goto fail_fds;
     }
-    if (pid == 0)
-        child_exec((char *const *)argv, envp, null_fd, outp[1], errp[1], parent);
     setpgid(pid, pid); /* also done by the child: whichever runs first wins the race */
     p->pid = pid;
     close(outp[1]);

@@ -1,13 +1,14 @@
 /* standin: forked children that keep a simulated process's pid alive (see standin.h).
  *
  * The child runs only async-signal-safe calls (it is forked from a multi-threaded harness):
- * prctl, getppid, close_range or close, read, _exit.
+ * sigaction, sigprocmask, prctl, getppid, close_range or close, read, _exit.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "standin.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,17 @@ static void close_all_but(int keep) {
 }
 
 static void child_main(int read_fd, pid_t parent) {
+    /* Signals stay blocked (since before fork) while inherited handlers are reset: a
+     * Ctrl-C to the harness's process group must not run harness code in here. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) /* the parent died before prctl took effect */
         _exit(0);
@@ -58,15 +70,19 @@ int standin_spawn(standin *s, char *err, size_t errlen) {
         return -1;
     }
     pid_t parent = getpid();
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
     pid_t pid = fork();
+    if (pid == 0)
+        child_main(fds[0], parent);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (pid < 0) {
         snprintf(err, errlen, "stand-in: fork: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
         return -1;
     }
-    if (pid == 0)
-        child_main(fds[0], parent);
     close(fds[0]);
     s->pid = pid;
     s->pipe_fd = fds[1];
