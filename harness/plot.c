@@ -1353,7 +1353,10 @@ int plot_render(const char *tsv_path, const plot_opts *opts, char *err, size_t e
     if (L.t_begin == UINT64_MAX)
         L.t_begin = 0;
     /* A little room after the last event so the final state is visible. */
-    L.t_end += (L.t_end - L.t_begin) / 50 + 1;
+    {
+        uint64_t room = (L.t_end - L.t_begin) / 50 + 1;
+        L.t_end = L.t_end > UINT64_MAX - room ? UINT64_MAX : L.t_end + room;
+    }
 
     plot_grid(L.ndev, &L.cols, &L.rows);
     if (L.ndev == 1) {

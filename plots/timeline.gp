@@ -17,6 +17,8 @@
 
 c_dram = "#4477aa"; c_trace = "#cc3311"; c_l1 = "#228833"; c_l1s = "#ccbb44"
 c_phase = "#777777"; c_peak = "#000000"
+# L1 churns during decode; a translucent line keeps TRACE, drawn over it, readable.
+c_l1_line = "#60228833"
 
 cell_w = 1.0 / NCOLS
 cell_h = (1.0 - top_band) / NROWS
@@ -84,7 +86,7 @@ do for [i = 1:NDEV] {
         set arrow (100 + p) from phase_t[p] / tscale, graph 0 to phase_t[p] / tscale, graph 1 nohead lc rgb c_phase dt 2 lw 1 front
     }
     unset key
-    plot datafile index (i - 1) using ($1 / tscale):(clamp($4)) with lines lc rgb c_l1 lw 1 notitle, \
+    plot datafile index (i - 1) using ($1 / tscale):(clamp($4)) with lines lc rgb c_l1_line lw 1 notitle, \
          '' index (i - 1) using ($1 / tscale):(clamp($5)) with lines lc rgb c_l1s lw 1.2 notitle, \
          '' index (i - 1) using ($1 / tscale):(clamp($2)) with lines lc rgb c_dram lw 1.8 notitle, \
          '' index (i - 1) using ($1 / tscale):(clamp($3)) with lines lc rgb c_trace lw 2.5 notitle, \
