@@ -867,6 +867,8 @@ static int plot_write_settings(const plot_timeline *tl, const plot_layout *L,
 
     if (!tmp)
         return -1;
+    if (title[0] == '\0')
+        title = "allocsim memory timeline";
     /* Per-device peaks of the total and the ranges of both strips, from the full data. */
     {
         uint64_t *peak_v = tmp, *peak_t = mem_calloc((size_t)L->ndev, sizeof *peak_t);
