@@ -1,5 +1,5 @@
-/* check: dump, reply and golden comparisons, and the human, TAP and JUnit reports. */
-#include "check.h"
+/* verdict: dump, reply and golden comparisons, and the human, TAP and JUnit reports. */
+#include "verdict.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,12 +8,12 @@
 
 #include "mem.h"
 
-void check_report_init(check_report *r, const char *suite) {
+void verdict_report_init(verdict_report *r, const char *suite) {
     memset(r, 0, sizeof *r);
     r->suite = mem_strdup(suite ? suite : "");
 }
 
-void check_report_release(check_report *r) {
+void verdict_report_release(verdict_report *r) {
     for (size_t i = 0; i < r->ncases; i++) {
         mem_free(r->cases[i].name);
         mem_free(r->cases[i].detail);
@@ -26,16 +26,16 @@ void check_report_release(check_report *r) {
     memset(r, 0, sizeof *r);
 }
 
-int check_report_add(check_report *r, const char *name, int ok, const char *detail) {
+int verdict_report_add(verdict_report *r, const char *name, int ok, const char *detail) {
     if (r->ncases == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 16;
-        check_case *c = mem_realloc(r->cases, cap * sizeof *c);
+        verdict_case *c = mem_realloc(r->cases, cap * sizeof *c);
         if (!c)
             return -1;
         r->cases = c;
         r->cap = cap;
     }
-    check_case *c = &r->cases[r->ncases];
+    verdict_case *c = &r->cases[r->ncases];
     c->name = mem_strdup(name);
     c->detail = mem_strdup(detail ? detail : "");
     c->ok = ok;
@@ -53,67 +53,47 @@ static void replace(char **slot, const char *text) {
     *slot = text ? mem_strdup(text) : NULL;
 }
 
-void check_report_set_repro(check_report *r, const char *cmdline) { replace(&r->repro, cmdline); }
-void check_report_set_log(check_report *r, const char *excerpt) { replace(&r->log_excerpt, excerpt); }
+void verdict_report_set_repro(verdict_report *r, const char *cmdline) { replace(&r->repro, cmdline); }
+void verdict_report_set_log(verdict_report *r, const char *excerpt) { replace(&r->log_excerpt, excerpt); }
 
-void check_report_set_error(check_report *r, int status, const char *message) {
+void verdict_report_set_error(verdict_report *r, int status, const char *message) {
     r->error_status = status;
     replace(&r->error, message);
 }
 
-size_t check_report_failures(const check_report *r) {
+size_t verdict_report_failures(const verdict_report *r) {
     size_t n = 0;
     for (size_t i = 0; i < r->ncases; i++)
         n += !r->cases[i].ok;
     return n;
 }
 
-int check_report_status(const check_report *r) {
+int verdict_report_status(const verdict_report *r) {
     if (r->error_status)
         return r->error_status;
-    return check_report_failures(r) ? 1 : 0;
+    return verdict_report_failures(r) ? 1 : 0;
 }
 
-const char *check_pidmap_name(void *ctx, int32_t pid) {
-    const check_pidmap *m = ctx;
-    for (int i = 0; m && i < m->n; i++)
-        if (m->pids[i] == pid)
-            return m->names[i];
-    return NULL;
-}
-
-int check_dump_model(check_report *r, const char *label, const char *expected_text,
-                     const check_pidmap *expected_pids, const char *actual_text,
-                     const check_pidmap *actual_pids, sbuf *canonical) {
-    char name[256], err[512];
+void verdict_dump_views(verdict_report *r, const char *label, const dumpview *expected,
+                      dumpview_pid_name_fn ename, void *ectx, const dumpview *actual,
+                      dumpview_pid_name_fn aname, void *actx) {
+    char name[256];
     snprintf(name, sizeof name, "%s: model", label);
-    dumpview want, got;
-    if (dumpview_parse_text(expected_text, strlen(expected_text), &want, err, sizeof err) != 0) {
-        char detail[700];
-        snprintf(detail, sizeof detail, "internal: the model's report does not parse: %s", err);
-        check_report_add(r, name, 0, detail);
-        return -1;
-    }
-    if (dumpview_parse_text(actual_text, strlen(actual_text), &got, err, sizeof err) != 0) {
-        char detail[700];
-        snprintf(detail, sizeof detail, "the server's report does not parse: %s", err);
-        check_report_add(r, name, 0, detail);
-        dumpview_release(&want);
-        return -1;
-    }
-    if (canonical)
-        dumpview_render(&got, check_pidmap_name, (void *)actual_pids, canonical);
+    dumpview want = *expected, got = *actual;
+    want.ndead = got.ndead = 0;
     sbuf diff = SBUF_INIT;
-    int differs = dumpview_compare(&want, check_pidmap_name, (void *)expected_pids, &got, check_pidmap_name,
-                                   (void *)actual_pids, &diff);
-    check_report_add(r, name, !differs, sbuf_str(&diff));
+    int differs = dumpview_compare(&want, ename, ectx, &got, aname, actx, &diff);
+    verdict_report_add(r, name, !differs, sbuf_str(&diff));
     sbuf_release(&diff);
-    dumpview_release(&want);
-    dumpview_release(&got);
-    return 0;
 }
 
-void check_reply(check_report *r, const char *label, const proto_msg *e, const proto_msg *a) {
+void verdict_canonical(const dumpview *v, dumpview_pid_name_fn name, void *ctx, sbuf *out) {
+    dumpview copy = *v;
+    copy.ndead = 0;
+    dumpview_render(&copy, name, ctx, out);
+}
+
+void verdict_reply(verdict_report *r, const char *label, const proto_msg *e, const proto_msg *a) {
     sbuf d = SBUF_INIT;
 #define FIELD(f)                                                                                   \
     if ((uint64_t)e->f != (uint64_t)a->f)                                                          \
@@ -135,7 +115,7 @@ void check_reply(check_report *r, const char *label, const proto_msg *e, const p
     FIELD(is_available)
     FIELD(num_devices)
 #undef FIELD
-    check_report_add(r, label, d.len == 0, sbuf_str(&d));
+    verdict_report_add(r, label, d.len == 0, sbuf_str(&d));
     sbuf_release(&d);
 }
 
@@ -174,7 +154,7 @@ static void first_difference(const char *want, const char *got, sbuf *out) {
     }
 }
 
-void check_golden(check_report *r, const char *path, const char *canonical, int update) {
+void verdict_golden(verdict_report *r, const char *path, const char *canonical, int update) {
     char name[512];
     snprintf(name, sizeof name, "golden %s", path);
     if (update) {
@@ -182,16 +162,16 @@ void check_golden(check_report *r, const char *path, const char *canonical, int 
         if (!f || fputs(canonical, f) == EOF || fclose(f) != 0) {
             char detail[600];
             snprintf(detail, sizeof detail, "cannot write %s: %s", path, strerror(errno));
-            check_report_add(r, name, 0, detail);
+            verdict_report_add(r, name, 0, detail);
             return;
         }
-        check_report_add(r, name, 1, "updated");
+        verdict_report_add(r, name, 1, "updated");
         return;
     }
     size_t len;
     char *want = read_file(path, &len);
     if (!want) {
-        check_report_add(r, name, 1, "no golden file (create it with --update-golden)");
+        verdict_report_add(r, name, 1, "no golden file (create it with --update-golden)");
         return;
     }
     sbuf d = SBUF_INIT;
@@ -199,15 +179,15 @@ void check_golden(check_report *r, const char *path, const char *canonical, int 
         first_difference(want, canonical, &d);
         sbuf_printf(&d, "\n(review with --update-golden and git diff %s)", path);
     }
-    check_report_add(r, name, d.len == 0, sbuf_str(&d));
+    verdict_report_add(r, name, d.len == 0, sbuf_str(&d));
     sbuf_release(&d);
     mem_free(want);
 }
 
-void check_print_human(const check_report *r, FILE *out) {
-    size_t failed = check_report_failures(r);
+void verdict_print_human(const verdict_report *r, FILE *out) {
+    size_t failed = verdict_report_failures(r);
     for (size_t i = 0; i < r->ncases; i++) {
-        const check_case *c = &r->cases[i];
+        const verdict_case *c = &r->cases[i];
         if (c->ok)
             continue;
         fprintf(out, "FAIL %s: %s\n", r->suite, c->name);
@@ -227,22 +207,22 @@ void check_print_human(const check_report *r, FILE *out) {
             fputc('\n', out);
         fprintf(out, "---\n");
     }
-    fprintf(out, "%s %s: %zu checks, %zu failed\n", check_report_status(r) ? "FAILED" : "ok", r->suite, r->ncases,
+    fprintf(out, "%s %s: %zu checks, %zu failed\n", verdict_report_status(r) ? "FAILED" : "ok", r->suite, r->ncases,
             failed);
     if ((failed || r->error) && r->repro)
         fprintf(out, "reproduce: %s\n", r->repro);
 }
 
-void check_print_tap(const check_report *const *reports, size_t n, FILE *out) {
+void verdict_print_tap(const verdict_report *const *reports, size_t n, FILE *out) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += reports[i]->ncases + (reports[i]->error != NULL);
     fprintf(out, "TAP version 13\n1..%zu\n", total);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        const check_report *r = reports[i];
+        const verdict_report *r = reports[i];
         for (size_t j = 0; j < r->ncases; j++) {
-            const check_case *c = &r->cases[j];
+            const verdict_case *c = &r->cases[j];
             fprintf(out, "%s %zu - %s: %s\n", c->ok ? "ok" : "not ok", ++k, r->suite, c->name);
             if (!c->ok) {
                 fprintf(out, "  ---\n  message: |\n");
@@ -279,26 +259,26 @@ static void xml_escape(FILE *f, const char *s) {
     }
 }
 
-int check_write_junit(const check_report *const *reports, size_t n, const char *path) {
+int verdict_write_junit(const verdict_report *const *reports, size_t n, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
     size_t tests = 0, failures = 0, errors = 0;
     for (size_t i = 0; i < n; i++) {
         tests += reports[i]->ncases;
-        failures += check_report_failures(reports[i]);
+        failures += verdict_report_failures(reports[i]);
         errors += reports[i]->error != NULL;
     }
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"allocsim\" tests=\"%zu\" "
                "failures=\"%zu\" errors=\"%zu\">\n", tests, failures, errors);
     for (size_t i = 0; i < n; i++) {
-        const check_report *r = reports[i];
+        const verdict_report *r = reports[i];
         fputs("  <testsuite name=\"", f);
         xml_escape(f, r->suite);
-        fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\">\n", r->ncases, check_report_failures(r),
+        fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\">\n", r->ncases, verdict_report_failures(r),
                 r->error != NULL);
         for (size_t j = 0; j < r->ncases; j++) {
-            const check_case *c = &r->cases[j];
+            const verdict_case *c = &r->cases[j];
             fputs("    <testcase classname=\"", f);
             xml_escape(f, r->suite);
             fputs("\" name=\"", f);
