@@ -542,13 +542,6 @@ int stream_parse(const uint8_t *data, size_t len, const char *name, stream *out,
         mem_free(nm);
         pos += 6 + (size_t)nlen;
     }
-    if (nrecords > (len - pos) / 8) {
-        snprintf(err, errlen,
-                 "%s: bad record count: header says %llu records, but only %zu bytes follow the "
-                 "process table (8 bytes per record at least)",
-                 name, (unsigned long long)nrecords, len - pos);
-        goto fail;
-    }
     for (uint64_t i = 0; i < nrecords; i++) {
         if (len - pos < 8) {
             snprintf(err, errlen, "%s: truncated record %llu at byte %zu: expected 8 header bytes, found %zu",
