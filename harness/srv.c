@@ -29,6 +29,8 @@
 /* v144's limit of consecutive bad type bytes before a connection is dropped (§3.3). */
 #define SRV_MAX_CONSECUTIVE_ERRORS 10
 #define SRV_STATS_DEFAULT_MS 10000u
+/* Per-connection input buffer: many frames per read(2) when a client streams. */
+#define SRV_READ_BUFFER 16384
 /* Longest interval accepted on the command line: keeps milliseconds inside uint32_t. */
 #define SRV_INTERVAL_MAX_S 1000000.0
 
@@ -281,20 +283,6 @@ int srv_pid_dead(void *ctx, int32_t pid) {
 
 /* ---- connections ------------------------------------------------------------------------- */
 
-/* Fills frame up to len bytes, looping over short reads. Returns 0 when the frame is
- * complete, -1 on EOF (even mid-frame) or error: the connection is then closed silently. */
-static int srv_read_frame(int fd, uint8_t *frame, size_t *have, size_t len) {
-    while (*have < len) {
-        ssize_t n = read(fd, frame + *have, len - *have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        *have += (size_t)n;
-    }
-    return 0;
-}
-
 /* Sends a whole reply; MSG_NOSIGNAL because a client that closed early must not kill us. */
 static int srv_send_all(int fd, const uint8_t *buf, size_t len) {
     while (len > 0) {
@@ -311,9 +299,9 @@ static int srv_send_all(int fd, const uint8_t *buf, size_t len) {
 }
 
 /* Handles one complete frame under the ledger lock. Returns the ledger's result. */
-static int srv_apply_frame(srv *s, const uint8_t *frame, proto_msg *reply) {
+static int srv_apply_frame(srv *s, const uint8_t *frame, size_t frame_size, proto_msg *reply) {
     proto_msg msg;
-    proto_decode(s->cfg.rev, frame, PROTO_MAX_FRAME, &msg);
+    proto_decode(s->cfg.rev, frame, frame_size, &msg);
     pthread_mutex_lock(&s->ledger_lock);
     ledger_set_time(s->ledger, srv_now_ns());
     int result = ledger_apply(s->ledger, &msg, reply);
@@ -339,32 +327,44 @@ static void srv_conn_finish(srv_conn *c) {
     mem_free(c);
 }
 
+/* Reads as much as the client has sent (fewer system calls than one read per frame) and
+ * handles every whole frame in it; bytes of an incomplete frame wait for the next read. EOF,
+ * even mid-frame, or an error ends the connection silently. */
 static void *srv_conn_main(void *arg) {
     srv_conn *c = arg;
     srv *s = c->server;
     const size_t frame_size = proto_rev_get(s->cfg.rev)->frame_size;
-    /* Sized for the largest frame so proto_decode may always be given PROTO_MAX_FRAME. */
-    uint8_t frame[PROTO_MAX_FRAME] = {0};
+    uint8_t in[SRV_READ_BUFFER];
     uint8_t out[PROTO_MAX_FRAME];
-    size_t have = 0;
+    size_t start = 0, end = 0; /* unhandled bytes are in[start, end) */
     int consecutive_errors = 0;
 
-    while (srv_read_frame(c->fd, frame, &have, frame_size) == 0) {
+    for (;;) {
+        if (end - start < frame_size) {
+            memmove(in, in + start, end - start);
+            end -= start;
+            start = 0;
+            ssize_t n = read(c->fd, in + end, sizeof in - end);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            end += (size_t)n;
+            continue;
+        }
         proto_msg reply;
-        int result = srv_apply_frame(s, frame, &reply);
+        int result = srv_apply_frame(s, in + start, frame_size, &reply);
         if (result == LEDGER_RESYNC) {
             if (++consecutive_errors >= SRV_MAX_CONSECUTIVE_ERRORS) {
                 srv_print_err(s, "\xE2\x9A\xA0\xEF\xB8\x8F  Too many consecutive errors (10) - "
                                  "closing connection (likely protocol mismatch)");
                 break;
             }
-            /* Drop one byte and judge the frame that starts at the next one. */
-            memmove(frame, frame + 1, frame_size - 1);
-            have = frame_size - 1;
+            start += 1; /* drop one byte and judge the frame that starts at the next one */
             continue;
         }
         consecutive_errors = 0;
-        have = 0;
+        start += frame_size;
         if (result == LEDGER_REPLY) {
             size_t n = proto_encode(s->cfg.rev, &reply, out);
             if (srv_send_all(c->fd, out, n) != 0)
