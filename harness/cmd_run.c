@@ -1,0 +1,647 @@
+/* cmd_run: `allocsim run` (one scenario against a live server) and `allocsim check` (many).
+ *
+ * The pipeline of one scenario: parse and simulate it into a plan (libsim), start or attach
+ * a server (srvproc), execute the plan (runner), then judge every dump three ways — the
+ * scenario's expectations, the ledger's exact report, the golden file — and every QUERY reply
+ * (verdict). Whether a dead process was cleaned up is checked in the whole server log, since
+ * the server's background thread may do it before the dump does. The report ends with one
+ * command line that reproduces the run.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "cmds.h"
+#include "mem.h"
+#include "plot.h"
+#include "runner.h"
+#include "sbuf.h"
+#include "scn.h"
+#include "scn_run.h"
+#include "srvproc.h"
+#include "timeline.h"
+#include "verdict.h"
+
+typedef struct {
+    const char *server;     /* --server CMD */
+    const char *socket;     /* --socket PATH (attach) */
+    const char *server_log; /* --server-log FILE (attach) */
+    int has_rev;
+    proto_rev rev;
+    int has_seed;
+    uint64_t seed;
+    int timeout_ms;
+    const char *record;     /* --record FILE */
+    int update_golden;
+    int no_golden;
+    int tap;
+    const char *junit;
+    const char *timeline;   /* --timeline FILE.tsv */
+    const char *plot;       /* --plot FILE.png|svg */
+    int quiet;
+    int verbose;
+    srvproc_isolation isolation;
+    int jobs;
+} run_opts;
+
+static void run_usage(FILE *f) {
+    fprintf(f,
+            "usage: allocsim run SCENARIO [options]\n"
+            "       allocsim run SCENARIO --dry-run [--seed N] [--protocol REV] [--timeline FILE] [--check-determinism]\n"
+            "       allocsim check [PATH...] [options]     (default: every scenario of the library)\n"
+            "\n"
+            "server (default: the built-in allocsim-server, started like the real one):\n"
+            "  --server \"CMD ARGS\"       start this server (e.g. a real allocation_server_poc)\n"
+            "  --socket PATH --server-log FILE   attach to a running server and read its log\n"
+            "  --isolation auto|shim|lock  how an owned server's hard-coded socket is kept private\n"
+            "  --timeout DURATION        fence, reply and dump timeout (default 10s)\n"
+            "simulation:\n"
+            "  --protocol REV            %s (default: the scenario's, else v72)\n"
+            "  --seed N                  override the scenario's seed\n"
+            "output:\n"
+            "  --record FILE.allocstream  save the frames sent\n"
+            "  --update-golden           rewrite the scenario's golden file (review with git diff)\n"
+            "  --no-golden               skip the golden comparison\n"
+            "  --timeline FILE.tsv       write the simulated memory timeline\n"
+            "  --plot FILE.png|svg       render the timeline with gnuplot\n"
+            "  --tap                     TAP on stdout    --junit FILE   JUnit XML\n"
+            "  -q, --quiet               only failures and the summary    -v  also print every dump\n"
+            "exit status: 0 all held, 1 an expectation failed, 2 bad usage or scenario, 3 server failure\n",
+            proto_rev_names());
+}
+
+/* Parses the options shared by run and check; positional arguments go to paths.
+ * Returns 0, or 2 after printing a usage error. */
+static int parse_opts(int argc, char **argv, run_opts *o, const char ***paths, int *npaths) {
+    memset(o, 0, sizeof *o);
+    o->timeout_ms = 10000;
+    o->jobs = 1;
+    *paths = mem_calloc((size_t)argc + 1, sizeof **paths);
+    *npaths = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE                                                                                 \
+    if (!v) {                                                                                      \
+        fprintf(stderr, "allocsim: %s needs a value\n", a);                                        \
+        return 2;                                                                                  \
+    }                                                                                              \
+    i++;
+        if (strcmp(a, "--server") == 0) {
+            NEED_VALUE o->server = v;
+        } else if (strcmp(a, "--socket") == 0) {
+            NEED_VALUE o->socket = v;
+        } else if (strcmp(a, "--server-log") == 0) {
+            NEED_VALUE o->server_log = v;
+        } else if (strcmp(a, "--protocol") == 0) {
+            NEED_VALUE if (proto_rev_parse(v, &o->rev) != 0) {
+                fprintf(stderr, "allocsim: --protocol: expected one of %s, found '%s'\n", proto_rev_names(), v);
+                return 2;
+            }
+            o->has_rev = 1;
+        } else if (strcmp(a, "--seed") == 0) {
+            NEED_VALUE char *end;
+            errno = 0;
+            o->seed = strtoull(v, &end, 0);
+            if (errno || *end || !*v || *v == '-') {
+                fprintf(stderr, "allocsim: --seed: expected an unsigned 64-bit number, found '%s'\n", v);
+                return 2;
+            }
+            o->has_seed = 1;
+        } else if (strcmp(a, "--timeout") == 0) {
+            NEED_VALUE uint64_t ns;
+            char err[256];
+            if (scn_parse_time(v, &ns, err, sizeof err) != 0 || ns < 1000000ull || ns > 3600000000000ull) {
+                fprintf(stderr, "allocsim: --timeout: expected a duration from 1ms to 1h (e.g. 10s), found '%s'\n", v);
+                return 2;
+            }
+            o->timeout_ms = (int)(ns / 1000000ull);
+        } else if (strcmp(a, "--record") == 0) {
+            NEED_VALUE o->record = v;
+        } else if (strcmp(a, "--update-golden") == 0) {
+            o->update_golden = 1;
+        } else if (strcmp(a, "--no-golden") == 0) {
+            o->no_golden = 1;
+        } else if (strcmp(a, "--tap") == 0) {
+            o->tap = 1;
+        } else if (strcmp(a, "--junit") == 0) {
+            NEED_VALUE o->junit = v;
+        } else if (strcmp(a, "--timeline") == 0) {
+            NEED_VALUE o->timeline = v;
+        } else if (strcmp(a, "--plot") == 0) {
+            NEED_VALUE o->plot = v;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            o->quiet = 1;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            o->verbose = 1;
+        } else if (strcmp(a, "--isolation") == 0) {
+            NEED_VALUE if (strcmp(v, "auto") == 0) o->isolation = SRVPROC_ISOLATE_AUTO;
+            else if (strcmp(v, "shim") == 0) o->isolation = SRVPROC_ISOLATE_SHIM;
+            else if (strcmp(v, "lock") == 0) o->isolation = SRVPROC_ISOLATE_LOCK;
+            else {
+                fprintf(stderr, "allocsim: --isolation: expected auto, shim or lock, found '%s'\n", v);
+                return 2;
+            }
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            run_usage(stdout);
+            exit(0);
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "allocsim: unknown option '%s' (allocsim run --help)\n", a);
+            return 2;
+        } else {
+            (*paths)[(*npaths)++] = a;
+        }
+#undef NEED_VALUE
+    }
+    if ((o->socket != NULL) != (o->server_log != NULL)) {
+        fprintf(stderr, "allocsim: --socket and --server-log go together\n");
+        return 2;
+    }
+    if (o->socket && o->server) {
+        fprintf(stderr, "allocsim: --server and --socket exclude each other\n");
+        return 2;
+    }
+    return 0;
+}
+
+static char *read_text_file(const char *path, size_t *len, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    sbuf b = SBUF_INIT;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sbuf_append(&b, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || sbuf_failed(&b)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, bad ? "I/O error" : "out of memory");
+        sbuf_release(&b);
+        return NULL;
+    }
+    if (!b.data)
+        sbuf_append(&b, "", 0);
+    *len = b.len;
+    return b.data;
+}
+
+/* Single-quotes a word for a shell command line when it needs it. */
+static void shell_quote(sbuf *b, const char *w) {
+    if (*w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:") == strlen(w)) {
+        sbuf_puts(b, w);
+        return;
+    }
+    sbuf_putc(b, '\'');
+    for (; *w; w++) {
+        if (*w == '\'')
+            sbuf_puts(b, "'\\''");
+        else
+            sbuf_putc(b, *w);
+    }
+    sbuf_putc(b, '\'');
+}
+
+static void build_repro(sbuf *b, const char *path, const run_opts *o, proto_rev rev, uint64_t seed) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    shell_quote(b, n > 0 ? self : "allocsim");
+    sbuf_puts(b, " run ");
+    shell_quote(b, path);
+    sbuf_printf(b, " --protocol %s --seed %" PRIu64, proto_rev_get(rev)->name, seed);
+    if (o->server) {
+        sbuf_puts(b, " --server ");
+        shell_quote(b, o->server);
+    }
+    if (o->socket) {
+        sbuf_puts(b, " --socket ");
+        shell_quote(b, o->socket);
+        sbuf_puts(b, " --server-log ");
+        shell_quote(b, o->server_log);
+    }
+    if (o->timeout_ms != 10000)
+        sbuf_printf(b, " --timeout %dms", o->timeout_ms);
+}
+
+/* The golden file of a scenario: NAME.REV.golden if it exists, else NAME.golden. */
+static void golden_path(const char *scenario, proto_rev rev, sbuf *out) {
+    size_t len = strlen(scenario);
+    if (len > 4 && strcmp(scenario + len - 4, ".scn") == 0)
+        len -= 4;
+    sbuf_reset(out);
+    sbuf_printf(out, "%.*s.%s.golden", (int)len, scenario, proto_rev_get(rev)->name);
+    if (access(sbuf_str(out), F_OK) == 0)
+        return;
+    sbuf_reset(out);
+    sbuf_printf(out, "%.*s.golden", (int)len, scenario);
+}
+
+static int has_sanitizer_report(srvproc *srv, size_t from, size_t to, sbuf *first) {
+    sbuf text = SBUF_INIT;
+    srvproc_log_text(srv, from, to, SRVPROC_ERR, &text);
+    const char *s = sbuf_str(&text);
+    const char *hit = strstr(s, "runtime error:");
+    if (!hit)
+        hit = strstr(s, "ERROR: AddressSanitizer");
+    if (!hit)
+        hit = strstr(s, "ERROR: LeakSanitizer");
+    if (hit) {
+        const char *e = strchr(hit, '\n');
+        sbuf_append(first, hit, e ? (size_t)(e - hit) : strlen(hit));
+    }
+    sbuf_release(&text);
+    return hit != NULL;
+}
+
+/* Checks that each dead process of an expected dump was cleaned up by the server at some
+ * point up to the end of that dump (by the dump itself or by its background thread). */
+static void check_cleanups(verdict_report *rep, const char *label, const plan *p, const dumpview *want,
+                           srvproc *srv, runner_result *res, const runner_dump *rd) {
+    if (!want->ndead)
+        return;
+    sbuf text = SBUF_INIT;
+    srvproc_log_text(srv, res->log_start, rd->last_line + 1, SRVPROC_OUT, &text);
+    for (size_t i = 0; i < want->ndead; i++) {
+        const char *name = scn_run_pid_name((void *)p, want->dead[i].pid);
+        int32_t live = 0;
+        for (uint32_t k = 0; k < res->nprocs; k++)
+            if (name && strcmp(res->proc_names[k], name) == 0)
+                live = res->live_pid[k];
+        char needle[96], case_name[256], detail[256];
+        snprintf(needle, sizeof needle, "   PID %d is dead, removing its buffers...\n", (int)live);
+        snprintf(case_name, sizeof case_name, "%s: dead process %s cleaned up", label, name ? name : "?");
+        int ok = live != 0 && strstr(sbuf_str(&text), needle) != NULL;
+        snprintf(detail, sizeof detail, "the server never printed 'PID %d is dead' for %s (pid %d) before this dump ended",
+                 (int)live, name ? name : "?", (int)live);
+        verdict_report_add(rep, case_name, ok, ok ? NULL : detail);
+    }
+    sbuf_release(&text);
+}
+
+/* Runs one scenario live and fills rep. Prints progress (unless quiet) to out. */
+static void run_scenario(const char *path, const run_opts *o, verdict_report *rep, FILE *out) {
+    char err[2048];
+    size_t len;
+    scn_script *script = NULL;
+    plan p;
+    memset(&p, 0, sizeof p);
+    timeline *tl = NULL;
+    srvproc *srv = NULL;
+    runner_result res;
+    memset(&res, 0, sizeof res);
+    sbuf repro = SBUF_INIT, canonical = SBUF_INIT, gpath = SBUF_INIT, tsv = SBUF_INIT;
+    int have_res = 0;
+
+    char *text = read_text_file(path, &len, err, sizeof err);
+    if (!text) {
+        verdict_report_set_error(rep, 2, err);
+        goto done;
+    }
+    if (scn_parse(text, len, path, &script, err, sizeof err) != 0) {
+        verdict_report_set_error(rep, 2, err);
+        goto done;
+    }
+    scn_run_opts ro;
+    scn_run_opts_init(&ro);
+    ro.has_seed = o->has_seed;
+    ro.seed = o->seed;
+    ro.has_rev = o->has_rev;
+    ro.rev = o->rev;
+    if (o->timeline || o->plot) {
+        tl = timeline_new();
+        ro.timeline = tl;
+    }
+    scn_run_info info;
+    int rc = scn_run(script, &ro, &p, &info, err, sizeof err);
+    if (rc != SCN_RUN_OK) {
+        verdict_report_set_error(rep, rc == SCN_RUN_FAILED ? 1 : 2, err);
+        goto done;
+    }
+    scn_run_info_release(&info);
+    build_repro(&repro, path, o, p.rev, p.seed);
+    verdict_report_set_repro(rep, sbuf_str(&repro));
+
+    if (o->socket) {
+        if (srvproc_attach(o->socket, o->server_log, &srv, err, sizeof err) != 0) {
+            verdict_report_set_error(rep, 3, err);
+            goto done;
+        }
+    } else {
+        srvproc_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.command = o->server;
+        cfg.rev = p.rev;
+        cfg.isolation = o->isolation;
+        if (srvproc_start(&cfg, &srv, err, sizeof err) != 0) {
+            verdict_report_set_error(rep, 3, err);
+            goto done;
+        }
+    }
+    if (srvproc_wait_ready(srv, o->timeout_ms, err, sizeof err) != 0) {
+        verdict_report_set_error(rep, 3, err);
+        goto done;
+    }
+    if (!o->quiet) {
+        fprintf(out, "== %s: protocol %s, seed %" PRIu64 ", %" PRIu64 " frames, digest %016" PRIx64 "\n", path,
+                proto_rev_get(p.rev)->name, p.seed, p.frames, p.digest);
+        char desc[256];
+        srvproc_describe(srv, desc, sizeof desc);
+        fprintf(out, "   server: %s, %s\n", o->server ? o->server : o->socket ? o->socket : "allocsim-server (reference)",
+                desc);
+        if (srvproc_note(srv))
+            fprintf(out, "   note: %s\n", srvproc_note(srv));
+    }
+
+    runner_opts rop;
+    runner_opts_default(&rop);
+    rop.timeout_ms = o->timeout_ms;
+    rop.dump_timeout_ms = o->timeout_ms;
+    runner_status st = runner_run_plan(srv, &p, &rop, o->record, &res);
+    have_res = 1;
+    if (st != RUNNER_OK) {
+        verdict_report_set_error(rep, st == RUNNER_BAD_INPUT ? 2 : 3, sbuf_str(&res.message));
+        goto done;
+    }
+
+    size_t first_fail_from = 0, first_fail_to = 0;
+    for (size_t i = 0; i < res.ndumps; i++) {
+        runner_dump *rd = &res.dumps[i];
+        if (rd->plan_dump < 0 || (size_t)rd->plan_dump >= p.ndumps)
+            continue;
+        plan_dump *pd = &p.dumps[rd->plan_dump];
+        char label[96];
+        snprintf(label, sizeof label, "dump %d (line %d)", rd->plan_dump + 1, pd->line);
+        size_t before = verdict_report_failures(rep);
+        if (o->verbose && !o->quiet)
+            fprintf(out, "--- %s, as the server printed it ---\n%s", label, sbuf_str(&rd->text));
+        dumpview want;
+        if (dumpview_parse_text(sbuf_str(&pd->expected), pd->expected.len, &want, err, sizeof err) != 0) {
+            char d[2300];
+            snprintf(d, sizeof d, "internal: the model's report does not parse: %s", err);
+            verdict_report_add(rep, label, 0, d);
+            continue;
+        }
+        if (!rd->parsed) {
+            char name[160];
+            snprintf(name, sizeof name, "%s: report", label);
+            verdict_report_add(rep, name, 0, rd->parse_error ? rd->parse_error : "the server's report does not parse");
+        } else {
+            verdict_dump_views(rep, label, &want, scn_run_pid_name, &p, &rd->view, runner_live_pid_name, &res);
+            check_cleanups(rep, label, &p, &want, srv, &res, rd);
+            for (size_t k = 0; k < pd->nexpects; k++) {
+                const struct scn_expect *e = &pd->expects[k];
+                sbuf why = SBUF_INIT;
+                int ok = scn_expect_eval(e, &rd->view, runner_live_pid_name, &res, &want, scn_run_pid_name, &p, &why);
+                char name[600];
+                snprintf(name, sizeof name, "%s: line %d: %s", label, e->line, e->text ? e->text : "expect");
+                verdict_report_add(rep, name, ok, sbuf_str(&why));
+                sbuf_release(&why);
+            }
+            sbuf_printf(&canonical, "== %s ==\n", label);
+            verdict_canonical(&rd->view, runner_live_pid_name, &res, &canonical);
+        }
+        dumpview_release(&want);
+        if (verdict_report_failures(rep) > before && !first_fail_to) {
+            first_fail_from = rd->first_line > 12 ? rd->first_line - 12 : 0;
+            first_fail_to = rd->last_line + 4;
+        }
+        if (!o->quiet) {
+            int ok = verdict_report_failures(rep) == before;
+            fprintf(out, "   %s %s: %zu buffers remaining\n", ok ? "ok  " : "FAIL", label,
+                    rd->parsed ? (size_t)rd->view.total_tracked : (size_t)0);
+        }
+    }
+    for (size_t i = 0; i < res.nreplies; i++) {
+        runner_reply *rr = &res.replies[i];
+        if (rr->plan_step < 0 || (size_t)rr->plan_step >= p.nsteps || !p.steps[rr->plan_step].has_reply)
+            continue;
+        const plan_step *ps = &p.steps[rr->plan_step];
+        char label[128];
+        snprintf(label, sizeof label, "%s reply device %d (line %d)", proto_type_name(ps->msg.type),
+                 (int)ps->msg.device_id, ps->line);
+        verdict_reply(rep, label, &ps->reply, &rr->msg);
+    }
+    if (p.ndumps != res.ndumps) {
+        char d[128];
+        snprintf(d, sizeof d, "expected %zu dumps, the server completed %zu", p.ndumps, res.ndumps);
+        verdict_report_add(rep, "dump count", 0, d);
+    }
+    sbuf san = SBUF_INIT;
+    if (has_sanitizer_report(srv, res.log_start, srvproc_log_end(srv), &san))
+        verdict_report_add(rep, "server stderr free of sanitizer reports", 0, sbuf_str(&san));
+    sbuf_release(&san);
+    if (!o->no_golden && p.ndumps) {
+        golden_path(path, p.rev, &gpath);
+        verdict_golden(rep, sbuf_str(&gpath), sbuf_str(&canonical), o->update_golden);
+    }
+    if (first_fail_to) {
+        sbuf ex = SBUF_INIT;
+        srvproc_log_text(srv, first_fail_from, first_fail_to, SRVPROC_OUT | SRVPROC_ERR, &ex);
+        verdict_report_set_log(rep, sbuf_str(&ex));
+        sbuf_release(&ex);
+    }
+    if (!o->socket) {
+        char stop[512];
+        int how = srvproc_stop(srv, 5000, stop, sizeof stop);
+        int wst = 0;
+        int clean = how == 0 && srvproc_exited(srv, &wst) && WIFEXITED(wst) && WEXITSTATUS(wst) == 0;
+        if (how == 2) {
+            verdict_report_set_error(rep, 3, stop);
+        } else {
+            char d[700];
+            snprintf(d, sizeof d, "%s", stop);
+            verdict_report_add(rep, "server stops cleanly on SIGTERM", clean || how == 0, clean ? NULL : d);
+        }
+    }
+
+done:
+    if (tl && (o->timeline || o->plot) && p.nsteps) {
+        const char *tpath = o->timeline;
+        if (!tpath) {
+            sbuf_printf(&tsv, "%s.timeline.tsv", o->plot);
+            tpath = sbuf_str(&tsv);
+        }
+        sbuf t = SBUF_INIT;
+        timeline_write(tl, &t);
+        FILE *f = fopen(tpath, "wb");
+        if (!f || fwrite(t.data ? t.data : "", 1, t.len, f) != t.len || fclose(f) != 0) {
+            fprintf(stderr, "allocsim: cannot write %s: %s\n", tpath, strerror(errno));
+        } else if (!o->quiet) {
+            fprintf(out, "   timeline: %s\n", tpath);
+        }
+        sbuf_release(&t);
+        if (o->plot) {
+            plot_opts po;
+            memset(&po, 0, sizeof po);
+            po.output_path = o->plot;
+            sbuf report = SBUF_INIT;
+            po.report = &report;
+            int pr = plot_render(tpath, &po, err, sizeof err);
+            if (!o->quiet)
+                fputs(sbuf_str(&report), out);
+            if (pr == PLOT_OK) {
+                if (!o->quiet)
+                    fprintf(out, "   plot: %s\n", o->plot);
+            } else {
+                fprintf(stderr, "allocsim: plot: %s\n", err);
+            }
+            sbuf_release(&report);
+        }
+    }
+    if (have_res)
+        runner_result_release(&res);
+    srvproc_free(srv);
+    timeline_free(tl);
+    plan_release(&p);
+    scn_script_free(script);
+    mem_free(text);
+    sbuf_release(&repro);
+    sbuf_release(&canonical);
+    sbuf_release(&gpath);
+    sbuf_release(&tsv);
+}
+
+static void emit_reports(verdict_report **reps, size_t n, const run_opts *o) {
+    if (o->tap)
+        verdict_print_tap((const verdict_report *const *)reps, n, stdout);
+    if (o->junit && verdict_write_junit((const verdict_report *const *)reps, n, o->junit) != 0)
+        fprintf(stderr, "allocsim: cannot write %s: %s\n", o->junit, strerror(errno));
+}
+
+int cmd_run(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--dry-run") == 0)
+            return cmd_run_dry(argc, argv);
+    run_opts o;
+    const char **paths;
+    int npaths;
+    int rc = parse_opts(argc, argv, &o, &paths, &npaths);
+    if (rc == 0 && npaths != 1) {
+        fprintf(stderr, "allocsim run: expected one scenario file, found %d (allocsim run --help)\n", npaths);
+        rc = 2;
+    }
+    if (rc) {
+        mem_free(paths);
+        return rc;
+    }
+    verdict_report rep;
+    verdict_report_init(&rep, paths[0]);
+    FILE *out = o.tap ? stderr : stdout;
+    run_scenario(paths[0], &o, &rep, out);
+    verdict_print_human(&rep, o.tap ? stderr : stdout);
+    verdict_report *reps[1] = {&rep};
+    emit_reports(reps, 1, &o);
+    rc = verdict_report_status(&rep);
+    verdict_report_release(&rep);
+    mem_free(paths);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Expands a directory into its *.scn files (sorted); a file stays itself. */
+static int collect(const char *path, char ***list, size_t *n, size_t *cap) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "allocsim check: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 32;
+            *list = mem_realloc(*list, *cap * sizeof **list);
+        }
+        (*list)[(*n)++] = mem_strdup(path);
+        return 0;
+    }
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "allocsim check: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t start = *n;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".scn") != 0)
+            continue;
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 32;
+            *list = mem_realloc(*list, *cap * sizeof **list);
+        }
+        sbuf b = SBUF_INIT;
+        sbuf_printf(&b, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
+        (*list)[(*n)++] = b.data;
+    }
+    closedir(d);
+    qsort(*list + start, *n - start, sizeof **list, cmp_str);
+    return 0;
+}
+
+int cmd_check(int argc, char **argv) {
+    run_opts o;
+    const char **paths;
+    int npaths;
+    int rc = parse_opts(argc, argv, &o, &paths, &npaths);
+    if (rc) {
+        mem_free(paths);
+        return rc;
+    }
+    if (o.record || o.timeline || o.plot) {
+        fprintf(stderr, "allocsim check: --record, --timeline and --plot apply to one scenario: use allocsim run\n");
+        mem_free(paths);
+        return 2;
+    }
+    char **list = NULL;
+    size_t n = 0, cap = 0;
+    int bad = 0;
+    if (npaths == 0) {
+        const char *dir = access("scenarios", F_OK) == 0 ? "scenarios" : ALLOCSIM_SOURCE_DIR "/scenarios";
+        bad |= collect(dir, &list, &n, &cap) != 0;
+    }
+    for (int i = 0; i < npaths; i++)
+        bad |= collect(paths[i], &list, &n, &cap) != 0;
+    mem_free(paths);
+    if (bad || n == 0) {
+        if (!bad)
+            fprintf(stderr, "allocsim check: no scenario files found\n");
+        for (size_t i = 0; i < n; i++)
+            mem_free(list[i]);
+        mem_free(list);
+        return 2;
+    }
+    verdict_report **reps = mem_calloc(n, sizeof *reps);
+    int worst = 0;
+    size_t passed = 0;
+    FILE *out = o.tap ? stderr : stdout;
+    for (size_t i = 0; i < n; i++) {
+        reps[i] = mem_calloc(1, sizeof **reps);
+        verdict_report_init(reps[i], list[i]);
+        run_scenario(list[i], &o, reps[i], out);
+        verdict_print_human(reps[i], out);
+        int st = verdict_report_status(reps[i]);
+        passed += st == 0;
+        if (st > worst)
+            worst = st;
+    }
+    fprintf(out, "\n%zu passed, %zu failed\n", passed, n - passed);
+    emit_reports(reps, n, &o);
+    for (size_t i = 0; i < n; i++) {
+        verdict_report_release(reps[i]);
+        mem_free(reps[i]);
+        mem_free(list[i]);
+    }
+    mem_free(reps);
+    mem_free(list);
+    return worst;
+}
