@@ -5,7 +5,8 @@
  * allocation of every named buffer, kernel-binary program and trace, each with a serial so
  * that `close` frees in allocation order without depending on addresses. Statements are
  * atomic: every check (state, out of memory, trace budget) happens before the first frame is
- * sent, so a statement that fails sends nothing and `expect error` can continue after it.
+ * sent, so a statement that fails sends nothing and `expect error` can continue after it (a
+ * failed `trace end` also ends the capture, as TT-Metal abandons it).
  *
  * Expected dump text: the ledger renders lines only when it has an emit callback, and the
  * fast path has none. At a dump the registry is copied into a temporary ledger that has one,
@@ -581,20 +582,26 @@ static int exec_trace(run *r, run_proc *pr, const scn_stmt *st, uint64_t *dur) {
         uint64_t padded = dev_trace_padded_size(cfg, unpadded);
         uint64_t devs[NDEVWORDS];
         all_mesh_devices(m, devs);
+        /* A failed end still ends the capture (TT-Metal aborts it), so the process can go on. */
         if (cfg->trace_region_size == 0 || !m->region[DEV_REGION_TRACE]) {
             uint64_t unused;
+            pr->capturing = -1;
             return mesh_allocate(r, st, m, DEV_REGION_TRACE, padded, 0, 1, devs, &unused);
         }
-        if (padded > cfg->trace_region_size - m->trace_used)
+        if (padded > cfg->trace_region_size - m->trace_used) {
+            pr->capturing = -1;
             return st_fail(r, st,
                            "out of memory: TRACE budget of mesh %s: trace %s needs %" PRIu64 " bytes (padded to %" PRIu64
                            "-byte pages), %" PRIu64 " of trace_region_size %" PRIu64 " already used",
                            m->decl->name, id, padded, page, m->trace_used, (uint64_t)cfg->trace_region_size);
+        }
         uint64_t per_bank = dev_bank_footprint(cfg, DEV_REGION_TRACE, padded, page, 0);
         uint64_t addr;
         int rc = mesh_allocate(r, st, m, DEV_REGION_TRACE, padded, per_bank, 1, devs, &addr);
-        if (rc < 0)
+        if (rc < 0) {
+            pr->capturing = -1;
             return rc;
+        }
         if ((rc = add_phase(r, pr, st, "trace_end")) < 0 ||
             (rc = send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, padded, PROTO_BUF_TRACE, addr)) < 0)
             return rc;
