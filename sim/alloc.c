@@ -179,9 +179,16 @@ static void alloc_pull(alloc_region *r, uint32_t i) {
                              r->nodes[n->right].max_free);
 }
 
-static void alloc_pull_path(alloc_region *r, uint32_t i) {
-    for (; i != NIL; i = r->nodes[i].parent)
+/* Recomputes maxima from i towards the root after a single change at or below i. Once a
+ * node's maximum comes out unchanged, no ancestor can change either. */
+static void alloc_pull_up(alloc_region *r, uint32_t i) {
+    while (i != NIL) {
+        uint64_t before = r->nodes[i].max_free;
         alloc_pull(r, i);
+        if (r->nodes[i].max_free == before)
+            return;
+        i = r->nodes[i].parent;
+    }
 }
 
 static void alloc_replace_child(alloc_region *r, uint32_t parent, uint32_t old, uint32_t new_child) {
@@ -219,24 +226,21 @@ static void alloc_rotate_up(alloc_region *r, uint32_t x) {
     alloc_pull(r, x);
 }
 
-static void alloc_treap_insert(alloc_region *r, uint32_t x) {
+/* Inserts x as the in-order successor of `at` (x's address follows at's, nothing between):
+ * starting from `at` instead of the root saves a full descent. */
+static void alloc_treap_insert_after(alloc_region *r, uint32_t at, uint32_t x) {
     alloc_node *nodes = r->nodes;
-    uint64_t key = nodes[x].addr;
-    if (r->root == NIL) {
-        r->root = x;
-        return;
+    uint32_t cur = at;
+    if (nodes[cur].right == NIL) {
+        nodes[cur].right = x;
+    } else {
+        cur = nodes[cur].right;
+        while (nodes[cur].left != NIL)
+            cur = nodes[cur].left;
+        nodes[cur].left = x;
     }
-    uint32_t cur = r->root;
-    for (;;) {
-        uint32_t *link = key < nodes[cur].addr ? &nodes[cur].left : &nodes[cur].right;
-        if (*link == NIL) {
-            *link = x;
-            nodes[x].parent = cur;
-            break;
-        }
-        cur = *link;
-    }
-    alloc_pull_path(r, x);
+    nodes[x].parent = cur;
+    alloc_pull_up(r, cur); /* x's own maximum was set when it was taken */
     /* Rotations keep each ancestor's subtree set, so the path maxima stay valid. */
     while (nodes[x].parent != NIL && nodes[x].prio > nodes[nodes[x].parent].prio)
         alloc_rotate_up(r, x);
@@ -251,7 +255,7 @@ static void alloc_treap_delete(alloc_region *r, uint32_t x) {
     }
     uint32_t p = nodes[x].parent;
     alloc_replace_child(r, p, x, NIL);
-    alloc_pull_path(r, p);
+    alloc_pull_up(r, p);
 }
 
 /* Lowest-addressed (bottom_up) or highest-addressed free block of at least `need` bytes. */
@@ -318,7 +322,7 @@ static uint32_t alloc_add_block(alloc_region *r, uint32_t at, uint64_t addr, uin
                                 int allocated) {
     uint32_t x = alloc_take_node(r, addr, size, allocated);
     alloc_list_insert_after(r, at, x);
-    alloc_treap_insert(r, x);
+    alloc_treap_insert_after(r, at, x);
     if (allocated)
         alloc_hash_insert(r, x);
     return x;
@@ -326,7 +330,7 @@ static uint32_t alloc_add_block(alloc_region *r, uint32_t at, uint64_t addr, uin
 
 static void alloc_mark_allocated(alloc_region *r, uint32_t i) {
     r->nodes[i].allocated = 1;
-    alloc_pull_path(r, i);
+    alloc_pull_up(r, i);
     alloc_hash_insert(r, i);
 }
 
@@ -411,7 +415,7 @@ int alloc_allocate(alloc_region *r, uint64_t size_bytes, int bottom_up, uint64_t
     } else {
         blk->size -= need;
         rel = blk->addr + blk->size;
-        alloc_pull_path(r, b);
+        alloc_pull_up(r, b);
         alloc_add_block(r, b, rel, need, 1);
     }
     r->allocated_bytes += need;
@@ -442,7 +446,7 @@ int alloc_allocate_at(alloc_region *r, uint64_t addr, uint64_t size_bytes) {
         carved = b;
     } else {
         blk->size = rel - blk->addr;
-        alloc_pull_path(r, b);
+        alloc_pull_up(r, b);
         carved = alloc_add_block(r, b, rel, need, 1);
     }
     if (right > 0)
@@ -463,24 +467,28 @@ int alloc_deallocate(alloc_region *r, uint64_t addr) {
     alloc_node *nodes = r->nodes;
     r->allocated_bytes -= nodes[n].size;
     r->num_allocated--;
-    nodes[n].allocated = 0;
+    /* n stays marked allocated (contributing nothing to any maximum) while its neighbours
+     * are merged, so each tree update below is a single change and alloc_pull_up is exact. */
     uint32_t nx = nodes[n].next;
     if (nx != NIL && !nodes[nx].allocated) {
-        nodes[n].size += nodes[nx].size;
+        uint64_t extra = nodes[nx].size;
         alloc_list_unlink(r, nx);
         alloc_treap_delete(r, nx);
         alloc_drop_node(r, nx);
+        nodes[n].size += extra;
     }
     uint32_t pv = nodes[n].prev;
     if (pv != NIL && !nodes[pv].allocated) {
-        nodes[pv].size += nodes[n].size;
+        uint64_t merged = nodes[n].size;
         alloc_list_unlink(r, n);
         alloc_treap_delete(r, n);
         alloc_drop_node(r, n);
-        n = pv;
+        nodes[pv].size += merged;
+        alloc_pull_up(r, pv);
+    } else {
+        nodes[n].allocated = 0;
+        alloc_pull_up(r, n);
     }
-    /* Ancestors of the surviving block may hold stale maxima from the merges above. */
-    alloc_pull_path(r, n);
     return 0;
 }
 
