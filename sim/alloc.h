@@ -24,7 +24,8 @@ void alloc_region_free(alloc_region *r);
  * region offset), -1 if no free block fits, -2 when out of memory (host). */
 int alloc_allocate(alloc_region *r, uint64_t size_bytes, int bottom_up, uint64_t *addr);
 
-/* Carves exactly [addr, addr + round(size)) if it lies inside one free block. 0 or -1. */
+/* Carves exactly [addr, addr + round(size)) if it lies inside one free block. 0, -1 if it does
+ * not, -2 when out of memory (host). */
 int alloc_allocate_at(alloc_region *r, uint64_t addr, uint64_t size_bytes);
 
 /* Frees the allocated block starting at addr. 0, or -1 if no block starts there (ignored,
