@@ -1,0 +1,1018 @@
+/* fuzz_exec: running streams against a live server and judging them (see fuzz_exec.h).
+ *
+ * The executor is single-threaded; the only other thread is srvproc's output reader. Order
+ * across connections comes from fences (a QUERY whose reply proves that the connection's
+ * earlier frames were handled); order between the socket and the server's stdout comes from
+ * the same fences, because the reference and the real server print a frame's lines before
+ * handling the next frame of that connection. Every wait is bounded by the timeout, and a
+ * failed wait is diagnosed against the server process (dead? sanitizer report?) before it
+ * is called a hang.
+ */
+#include "fuzz_exec.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "dumpview.h"
+#include "fuzz.h"
+#include "mem.h"
+#include "srv.h"
+#include "srvproc.h"
+#include "standin.h"
+
+#define FUZZ_CONTROL_CONN 0xffffu
+#define FUZZ_DUMP_START "📋 Received DUMP_REMAINING request..."
+#define FUZZ_DUMP_DONE "📋 DUMP_REMAINING complete."
+#define FUZZ_DEAD_HEADER "⚠️  Detected dead processes, cleaning up orphaned buffers..."
+#define FUZZ_SWEEP_DEVICES 8
+#define FUZZ_LOG_TAIL 25
+
+struct fuzz_exec {
+    fuzz_exec_config cfg;
+    char *command;
+    char *attach_socket;
+    char *attach_log;
+    char **extra; /* NULL-terminated copy of cfg.extra_args */
+    srvproc *srv;
+    fuzz_model *model;
+    conn control;
+    size_t frame_size;
+    size_t log_pos;  /* first log line not yet searched for dump reports */
+    size_t scan_pos; /* first log line not yet scanned for sanitizer reports */
+    standin *pool;   /* idle running stand-ins */
+    size_t npool, pool_cap;
+    int dirty;       /* the server's state is unknown: restart before the next stream */
+    uint64_t restarts;
+};
+
+/* ---- outcome ------------------------------------------------------------------------------- */
+
+void fuzz_outcome_init(fuzz_outcome *o) { memset(o, 0, sizeof *o); }
+
+static void outcome_clear_obs(fuzz_outcome *o) {
+    for (size_t i = 0; i < o->nobs; i++)
+        mem_free(o->obs[i].dump);
+    o->nobs = 0;
+}
+
+void fuzz_outcome_release(fuzz_outcome *o) {
+    if (!o)
+        return;
+    outcome_clear_obs(o);
+    mem_free(o->obs);
+    sbuf_release(&o->detail);
+    sbuf_release(&o->dump_text);
+    fuzz_outcome_init(o);
+}
+
+static void outcome_reset(fuzz_outcome *o) {
+    outcome_clear_obs(o);
+    sbuf_reset(&o->detail);
+    sbuf_reset(&o->dump_text);
+    o->verdict = FUZZ_PASS;
+    o->signature[0] = '\0';
+    o->record = 0;
+    o->replies = o->dumps = o->frames = 0;
+}
+
+static fuzz_observation *outcome_add_obs(fuzz_outcome *o) {
+    if (o->nobs == o->obs_cap) {
+        size_t n = o->obs_cap ? o->obs_cap * 2 : 16;
+        fuzz_observation *v = mem_realloc(o->obs, n * sizeof *v);
+        if (!v)
+            return NULL;
+        o->obs = v;
+        o->obs_cap = n;
+    }
+    fuzz_observation *ob = &o->obs[o->nobs++];
+    memset(ob, 0, sizeof *ob);
+    return ob;
+}
+
+/* ---- the server ---------------------------------------------------------------------------- */
+
+static int exec_timeout(const fuzz_exec *x) { return x->cfg.timeout_ms > 0 ? x->cfg.timeout_ms : 5000; }
+
+static int exec_start(fuzz_exec *x, char *err, size_t errlen) {
+    if (x->attach_socket) {
+        if (!x->srv && srvproc_attach(x->attach_socket, x->attach_log, &x->srv, err, errlen) != 0)
+            return -1;
+    } else {
+        srvproc_config c;
+        memset(&c, 0, sizeof c);
+        c.command = x->command;
+        c.rev = x->cfg.rev;
+        c.extra_args = (const char *const *)x->extra;
+        if (srvproc_start(&c, &x->srv, err, errlen) != 0)
+            return -1;
+        if (srvproc_wait_ready(x->srv, exec_timeout(x) * 2, err, errlen) != 0)
+            return -1;
+    }
+    x->log_pos = x->scan_pos = srvproc_log_end(x->srv);
+    if (fuzz_model_reset(x->model) != 0 ||
+        fuzz_model_connect(x->model, FUZZ_CONTROL_CONN, -1) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char cerr[512];
+    conn_status st = conn_open(&x->control, srvproc_socket_path(x->srv), x->cfg.rev,
+                               exec_timeout(x), cerr, sizeof cerr);
+    if (st != CONN_OK) {
+        snprintf(err, errlen, "%s", cerr);
+        return -1;
+    }
+    x->dirty = 0;
+    return 0;
+}
+
+int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_t errlen) {
+    *out = NULL;
+    fuzz_exec *x = mem_calloc(1, sizeof *x);
+    if (!x) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    x->cfg = *cfg;
+    x->control.fd = -1;
+    x->frame_size = proto_rev_get(cfg->rev)->frame_size;
+    size_t nextra = 0;
+    while (cfg->extra_args && cfg->extra_args[nextra])
+        nextra++;
+    x->extra = mem_calloc(nextra + 1, sizeof *x->extra);
+    int oom = !x->extra;
+    for (size_t i = 0; !oom && i < nextra; i++)
+        oom = !(x->extra[i] = mem_strdup(cfg->extra_args[i]));
+    if (cfg->command)
+        oom |= !(x->command = mem_strdup(cfg->command));
+    if (cfg->attach_socket)
+        oom |= !(x->attach_socket = mem_strdup(cfg->attach_socket));
+    if (cfg->attach_log)
+        oom |= !(x->attach_log = mem_strdup(cfg->attach_log));
+    x->model = oom ? NULL : fuzz_model_new(cfg->rev, 0);
+    if (!x->model) {
+        fuzz_exec_free(x);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    x->cfg.command = x->command;
+    x->cfg.attach_socket = x->attach_socket;
+    x->cfg.attach_log = x->attach_log;
+    x->cfg.extra_args = (const char *const *)x->extra;
+    /* The server's own liveness test, so the model drops exactly the pids the server drops. */
+    fuzz_model_set_liveness(x->model, srv_pid_dead, NULL);
+    if (exec_start(x, err, errlen) != 0) {
+        fuzz_exec_free(x);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int fuzz_exec_restart(fuzz_exec *x, char *err, size_t errlen) {
+    conn_abort(&x->control);
+    if (!x->attach_socket) {
+        srvproc_free(x->srv);
+        x->srv = NULL;
+    }
+    x->restarts++;
+    return exec_start(x, err, errlen);
+}
+
+const char *fuzz_exec_note(const fuzz_exec *x) { return x->srv ? srvproc_note(x->srv) : NULL; }
+
+uint64_t fuzz_exec_restarts(const fuzz_exec *x) { return x->restarts; }
+
+void fuzz_exec_free(fuzz_exec *x) {
+    if (!x)
+        return;
+    conn_abort(&x->control);
+    srvproc_free(x->srv);
+    for (size_t i = 0; i < x->npool; i++)
+        standin_release(&x->pool[i]);
+    mem_free(x->pool);
+    fuzz_model_free(x->model);
+    for (size_t i = 0; x->extra && x->extra[i]; i++)
+        mem_free(x->extra[i]);
+    mem_free(x->extra);
+    mem_free(x->command);
+    mem_free(x->attach_socket);
+    mem_free(x->attach_log);
+    mem_free(x);
+}
+
+/* ---- stand-in pool ------------------------------------------------------------------------- */
+
+static int pool_take(fuzz_exec *x, standin *out, char *err, size_t errlen) {
+    if (x->npool > 0) {
+        *out = x->pool[--x->npool];
+        return 0;
+    }
+    memset(out, 0, sizeof *out);
+    return standin_spawn(out, err, errlen);
+}
+
+static void pool_give(fuzz_exec *x, standin *s) {
+    if (x->npool == x->pool_cap) {
+        size_t n = x->pool_cap ? x->pool_cap * 2 : 8;
+        standin *v = mem_realloc(x->pool, n * sizeof *v);
+        if (!v) {
+            standin_release(s);
+            return;
+        }
+        x->pool = v;
+        x->pool_cap = n;
+    }
+    x->pool[x->npool++] = *s;
+}
+
+/* ---- one run ------------------------------------------------------------------------------- */
+
+typedef struct {
+    standin st;
+    int state; /* 0 not started, 1 running, 2 ended (crashed or exited) */
+    char name[16];
+} run_proc;
+
+typedef struct {
+    conn c;
+    int open;
+    int proc;        /* owning process (last CONNECT), -1 if none */
+    int unconfirmed; /* frames sent since the last proof that the server handled them */
+} run_conn;
+
+typedef struct {
+    fuzz_exec *x;
+    const stream *s;
+    fuzz_outcome *o;
+    uint8_t *work; /* the payload with live pids patched in */
+    fuzz_pid_site *sites;
+    size_t nsites;
+    run_proc *procs;
+    run_conn *conns;
+    size_t nconns;
+    int last_conn;
+    size_t record;
+    size_t log_start;
+    int done; /* a verdict other than PASS was reached */
+} run;
+
+static void run_verdict(run *r, fuzz_verdict v, const char *sig) {
+    if (r->done)
+        return;
+    r->done = 1;
+    r->o->verdict = v;
+    r->o->record = r->record;
+    snprintf(r->o->signature, sizeof r->o->signature, "%s", sig ? sig : "");
+    fuzz_signature_clean(r->o->signature);
+    if (v == FUZZ_ERROR)
+        r->o->signature[0] = '\0';
+}
+
+static void run_where(run *r) {
+    if (r->record < r->s->nrecords)
+        sbuf_printf(&r->o->detail, "at record %zu (%s)", r->record,
+                    stream_op_name(r->s->records[r->record].op) ? stream_op_name(r->s->records[r->record].op) : "?");
+    else
+        sbuf_puts(&r->o->detail, "in the final check after the last record");
+}
+
+static void run_tail(run *r) {
+    sbuf_puts(&r->o->detail, "\nserver log tail:\n");
+    srvproc_log_tail(r->x->srv, FUZZ_LOG_TAIL, &r->o->detail);
+}
+
+static int is_dump_done(const srvproc_line *l, void *ctx) {
+    (void)ctx;
+    return l->stream == SRVPROC_OUT && strcmp(l->text, FUZZ_DUMP_DONE) == 0;
+}
+
+static int never(const srvproc_line *l, void *ctx) {
+    (void)l;
+    (void)ctx;
+    return 0;
+}
+
+/* Looks for sanitizer reports in stderr lines not scanned yet. Returns 1 (and fails the run)
+ * when one is found. */
+static int run_scan(run *r) {
+    fuzz_exec *x = r->x;
+    size_t end = srvproc_log_end(x->srv);
+    if (end <= x->scan_pos)
+        return 0;
+    sbuf text = SBUF_INIT;
+    srvproc_log_text(x->srv, x->scan_pos, end, SRVPROC_ERR, &text);
+    x->scan_pos = end;
+    const char *p = sbuf_str(&text);
+    int found = 0;
+    while (*p && !found) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char sig[128];
+        if (fuzz_sanitizer_signature(p, len, sig, sizeof sig)) {
+            found = 1;
+            if (!r->done) {
+                sbuf_printf(&r->o->detail, "sanitizer report on the server's stderr ");
+                run_where(r);
+                sbuf_printf(&r->o->detail, ":\n  %.*s", (int)len, p);
+                run_tail(r);
+            }
+            run_verdict(r, FUZZ_FAIL, sig);
+        }
+        p = nl ? nl + 1 : p + len;
+    }
+    sbuf_release(&text);
+    return found;
+}
+
+/* 1 when the server printed a dead-process block outside a dump since the run started: its
+ * cleanup timer ran, which the model cannot know about. */
+static int run_disturbed(run *r) {
+    if (!r->x->cfg.background_cleanup)
+        return 0;
+    sbuf text = SBUF_INIT;
+    srvproc_log_text(r->x->srv, r->log_start, srvproc_log_end(r->x->srv), SRVPROC_OUT, &text);
+    int inside = 0, disturbed = 0;
+    const char *p = sbuf_str(&text);
+    while (*p && !disturbed) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len == strlen(FUZZ_DUMP_START) && memcmp(p, FUZZ_DUMP_START, len) == 0)
+            inside = 1;
+        else if (len == strlen(FUZZ_DUMP_DONE) && memcmp(p, FUZZ_DUMP_DONE, len) == 0)
+            inside = 0;
+        else if (!inside && len == strlen(FUZZ_DEAD_HEADER) && memcmp(p, FUZZ_DEAD_HEADER, len) == 0)
+            disturbed = 1;
+        p = nl ? nl + 1 : p + len;
+    }
+    sbuf_release(&text);
+    if (disturbed) {
+        sbuf_puts(&r->o->detail, "the server's own cleanup timer removed dead processes during the stream; "
+                                 "no verdict");
+        run_verdict(r, FUZZ_INCONCLUSIVE, NULL);
+    }
+    return disturbed;
+}
+
+/* A wait or write failed: decides between a sanitizer report, a dead server, a hang and an
+ * unexpected close, and fails the run accordingly. reply_kind is the request whose reply was
+ * awaited (0 if none). */
+static void run_diagnose(run *r, conn_status st, const char *what, const char *err, uint8_t reply_kind) {
+    fuzz_exec *x = r->x;
+    int ws = 0;
+    int exited = srvproc_pid(x->srv) && srvproc_wait_exit(x->srv, st == CONN_TIMEOUT ? 0 : 1000, &ws);
+    if (exited) /* let the reader take everything the server wrote before dying */
+        srvproc_wait_line(x->srv, srvproc_log_end(x->srv), never, NULL, 2000, NULL);
+    if (run_scan(r))
+        return;
+    char sig[128], status[160];
+    if (exited) {
+        srvproc_describe_status(ws, status, sizeof status);
+        if (WIFSIGNALED(ws)) {
+            char name[32];
+            snprintf(sig, sizeof sig, "crash-%s", fuzz_signal_name(WTERMSIG(ws), name, sizeof name));
+        } else {
+            snprintf(sig, sizeof sig, "exit-status-%d", WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+        }
+        sbuf_printf(&r->o->detail, "the server died (%s) ", status);
+    } else if (st == CONN_TIMEOUT) {
+        snprintf(sig, sizeof sig, "hang");
+        sbuf_printf(&r->o->detail, "the server did not answer within %d ms ", exec_timeout(x));
+    } else if (reply_kind) {
+        const char *k = reply_kind == PROTO_QUERY ? "QUERY" : "DEVICE_INFO";
+        snprintf(sig, sizeof sig, "reply-missing-%s", k);
+        sbuf_printf(&r->o->detail, "the server closed the connection instead of answering %s ", k);
+    } else {
+        snprintf(sig, sizeof sig, "conn-closed");
+        sbuf_puts(&r->o->detail, "the server closed a connection it should have kept ");
+    }
+    run_where(r);
+    sbuf_printf(&r->o->detail, ": %s: %s", what, err);
+    run_tail(r);
+    run_verdict(r, FUZZ_FAIL, sig);
+}
+
+static int32_t run_conn_pid(const run *r, uint16_t id) {
+    if (id >= r->nconns)
+        return 0;
+    int p = r->conns[id].proc;
+    if (p < 0 || (uint32_t)p >= r->s->nprocs)
+        return 0;
+    return r->procs[p].state ? (int32_t)r->procs[p].st.pid : r->s->procs[p].recorded_pid;
+}
+
+static const char *run_pid_name(void *ctx, int32_t pid) {
+    const run *r = ctx;
+    for (uint32_t i = 0; i < r->s->nprocs; i++)
+        if (r->procs[i].state && r->procs[i].st.pid == pid)
+            return r->procs[i].name;
+    return NULL;
+}
+
+/* Sends bytes on c (already fed to the model). A close by the server is expected when the
+ * model says the server gave up on the connection. Returns 0 or -1 (the run failed). */
+static int run_send(run *r, uint16_t id, conn *c, const uint8_t *bytes, size_t len) {
+    char err[256];
+    conn_status st = conn_send(c, bytes, len, err, sizeof err);
+    r->o->frames += (len + r->x->frame_size - 1) / r->x->frame_size;
+    if (st == CONN_OK)
+        return 0;
+    if (st == CONN_CLOSED && fuzz_model_conn(r->x->model, id).server_closed)
+        return 0;
+    run_diagnose(r, st, "sending", err, 0);
+    return -1;
+}
+
+static int run_model_write(run *r, uint16_t id, const uint8_t *bytes, size_t len) {
+    if (fuzz_model_write(r->x->model, id, bytes, len) < 0) {
+        sbuf_puts(&r->o->detail, "out of memory in the model");
+        run_verdict(r, FUZZ_ERROR, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the oldest reply the model says conn id is owed and compares it. Returns 0 (also when
+ * none is owed) or -1. */
+static int run_read_reply(run *r, uint16_t id, conn *c) {
+    fuzz_exec *x = r->x;
+    uint8_t expected[PROTO_MAX_FRAME], actual[PROTO_MAX_FRAME], kind = 0;
+    if (!fuzz_model_pop_reply(x->model, id, expected, &kind))
+        return 0;
+    char err[256];
+    conn_status st = conn_read_reply(c, actual, err, sizeof err);
+    if (st != CONN_OK) {
+        run_diagnose(r, st, "reading a reply", err, kind);
+        return -1;
+    }
+    r->o->replies++;
+    if (x->cfg.record_transcript) {
+        fuzz_observation *ob = outcome_add_obs(r->o);
+        if (ob) {
+            ob->record = r->record;
+            ob->kind = kind;
+            memcpy(ob->frame, actual, x->frame_size);
+        }
+    }
+    if (!x->cfg.oracle)
+        return 0;
+    const char *field = fuzz_reply_diff(x->cfg.rev, expected, actual);
+    if (!field || (kind == PROTO_DEVICE_INFO_QUERY && !x->cfg.check_device_info))
+        return 0;
+    if (run_scan(r) || run_disturbed(r))
+        return -1;
+    char sig[128];
+    snprintf(sig, sizeof sig, "reply-mismatch-%s-%s", kind == PROTO_QUERY ? "QUERY" : "DEVICE_INFO", field);
+    fuzz_reply_describe(x->cfg.rev, kind, expected, actual, &r->o->detail);
+    sbuf_puts(&r->o->detail, " ");
+    run_where(r);
+    run_tail(r);
+    run_verdict(r, FUZZ_FAIL, sig);
+    return -1;
+}
+
+/* Which part of a report differs first, for the signature. */
+static const char *dump_category(const dumpview *e, const dumpview *a) {
+    if (e->ndead != a->ndead)
+        return "dead";
+    for (size_t i = 0; i < e->ndead; i++)
+        if (e->dead[i].buffers != a->dead[i].buffers || strcmp(e->dead[i].mb, a->dead[i].mb) != 0)
+            return "dead";
+    if (e->total_tracked != a->total_tracked || e->perfect != a->perfect)
+        return "count";
+    if (e->ngroups != a->ngroups)
+        return "group";
+    for (size_t i = 0; i < e->ngroups; i++)
+        if (e->groups[i].device_id != a->groups[i].device_id ||
+            e->groups[i].buffer_type != a->groups[i].buffer_type ||
+            e->groups[i].count != a->groups[i].count || strcmp(e->groups[i].mb, a->groups[i].mb) != 0)
+            return "group";
+    return "buffer";
+}
+
+/* Compares one report (actual text) with the model's oldest one and consumes the latter. */
+static int run_check_dump(run *r, const char *actual) {
+    fuzz_exec *x = r->x;
+    const char *expected = fuzz_model_dump_text(x->model, 0);
+    r->o->dumps++;
+    if (x->cfg.keep_dumps)
+        sbuf_puts(&r->o->dump_text, actual);
+    dumpview ev, av;
+    char perr[256];
+    memset(&ev, 0, sizeof ev);
+    memset(&av, 0, sizeof av);
+    int aok = dumpview_parse_text(actual, strlen(actual), &av, perr, sizeof perr) == 0;
+    if (x->cfg.record_transcript) {
+        fuzz_observation *ob = outcome_add_obs(r->o);
+        if (ob) {
+            sbuf canon = SBUF_INIT;
+            if (aok)
+                dumpview_render(&av, run_pid_name, r, &canon);
+            else
+                sbuf_puts(&canon, actual);
+            ob->record = r->record;
+            ob->is_dump = 1;
+            ob->dump = mem_strdup(sbuf_str(&canon));
+            sbuf_release(&canon);
+        }
+    }
+    int rc = 0;
+    if (x->cfg.oracle && expected) {
+        if (!aok) {
+            if (!run_scan(r) && !run_disturbed(r)) {
+                sbuf_printf(&r->o->detail, "the server's report does not parse (%s) ", perr);
+                run_where(r);
+                sbuf_printf(&r->o->detail, ":\n%s", actual);
+                run_verdict(r, FUZZ_FAIL, "dump-malformed");
+            }
+            rc = -1;
+        } else if (dumpview_parse_text(expected, strlen(expected), &ev, perr, sizeof perr) != 0) {
+            sbuf_printf(&r->o->detail, "the model's report does not parse: %s", perr);
+            run_verdict(r, FUZZ_ERROR, NULL);
+            rc = -1;
+        } else {
+            sbuf diff = SBUF_INIT;
+            if (dumpview_compare(&ev, NULL, NULL, &av, NULL, NULL, &diff) != 0) {
+                if (!run_scan(r) && !run_disturbed(r)) {
+                    char sig[64];
+                    snprintf(sig, sizeof sig, "dump-mismatch-%s", dump_category(&ev, &av));
+                    sbuf_puts(&r->o->detail, "DUMP_REMAINING differs from the model ");
+                    run_where(r);
+                    sbuf_printf(&r->o->detail, ":\n%s\nexpected:\n%s\nfound:\n%s", sbuf_str(&diff),
+                                expected, actual);
+                    run_verdict(r, FUZZ_FAIL, sig);
+                }
+                rc = -1;
+            }
+            sbuf_release(&diff);
+        }
+    }
+    dumpview_release(&ev);
+    dumpview_release(&av);
+    fuzz_model_drop_dumps(x->model, 1);
+    return rc;
+}
+
+/* Waits for every report the model has predicted and checks each. Returns 0 or -1. */
+static int run_collect_dumps(run *r) {
+    fuzz_exec *x = r->x;
+    while (fuzz_model_dump_count(x->model) > 0) {
+        size_t idx = 0;
+        srvproc_wait_result w = srvproc_wait_line(x->srv, x->log_pos, is_dump_done, NULL,
+                                                  exec_timeout(x), &idx);
+        if (w != SRVPROC_FOUND) {
+            if (w == SRVPROC_DIED || (srvproc_pid(x->srv) && srvproc_exited(x->srv, NULL))) {
+                run_diagnose(r, CONN_CLOSED, "waiting for a DUMP_REMAINING report", "the server exited", 0);
+            } else if (!run_scan(r)) {
+                sbuf_printf(&r->o->detail, "no DUMP_REMAINING report within %d ms ", exec_timeout(x));
+                run_where(r);
+                run_tail(r);
+                run_verdict(r, FUZZ_FAIL, "dump-missing");
+            }
+            return -1;
+        }
+        sbuf text = SBUF_INIT;
+        srvproc_log_text(x->srv, x->log_pos, idx + 1, SRVPROC_OUT, &text);
+        x->log_pos = idx + 1;
+        const char *all = sbuf_str(&text), *start = NULL;
+        for (const char *p = all; (p = strstr(p, FUZZ_DUMP_START "\n")) != NULL; p++)
+            if (p == all || p[-1] == '\n')
+                start = p;
+        int rc = run_check_dump(r, start ? start : all);
+        sbuf_release(&text);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Proves that the server handled everything sent on conn id: a QUERY(device 0) whose reply
+ * comes after every reply owed, or a graceful close when the connection sits inside a frame or
+ * the server gave up on it. Returns 0 or -1. */
+static void run_close(run *r, uint16_t id, int abort);
+
+static int run_fence(run *r, uint16_t id, conn *c, int32_t pid) {
+    fuzz_exec *x = r->x;
+    fuzz_conn_state st = fuzz_model_conn(x->model, id);
+    if (!st.open)
+        return 0;
+    if (st.server_closed || st.pending) {
+        /* No QUERY can fence a connection the server gave up on or one stuck inside a frame;
+         * a graceful close can: the server closes its side after handling what came before. */
+        if (id < r->nconns && r->conns[id].open) {
+            run_close(r, id, 0);
+            return r->done ? -1 : run_collect_dumps(r);
+        }
+        return 0;
+    }
+    proto_msg q;
+    memset(&q, 0, sizeof q);
+    q.type = PROTO_QUERY;
+    q.process_id = pid;
+    uint8_t frame[PROTO_MAX_FRAME];
+    size_t n = proto_encode(x->cfg.rev, &q, frame);
+    if (run_model_write(r, id, frame, n) != 0 || run_send(r, id, c, frame, n) != 0)
+        return -1;
+    while (fuzz_model_conn(x->model, id).replies > 0)
+        if (run_read_reply(r, id, c) != 0)
+            return -1;
+    if (id < r->nconns)
+        r->conns[id].unconfirmed = 0;
+    if (run_collect_dumps(r) != 0)
+        return -1;
+    return run_scan(r) ? -1 : 0;
+}
+
+static int run_grow_conns(run *r, uint16_t id) {
+    if (id < r->nconns)
+        return 0;
+    size_t n = (size_t)id + 1;
+    if (n < r->nconns * 2)
+        n = r->nconns * 2;
+    run_conn *v = mem_realloc(r->conns, n * sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = r->nconns; i < n; i++) {
+        memset(&v[i], 0, sizeof v[i]);
+        v[i].c.fd = -1;
+        v[i].proc = -1;
+    }
+    r->conns = v;
+    r->nconns = n;
+    return 0;
+}
+
+/* Opens connection id for process proc (-1: keep the one it had). Returns 0 or -1. */
+static int run_open(run *r, uint16_t id, int proc) {
+    fuzz_exec *x = r->x;
+    if (run_grow_conns(r, id) != 0) {
+        sbuf_puts(&r->o->detail, "out of memory");
+        run_verdict(r, FUZZ_ERROR, NULL);
+        return -1;
+    }
+    run_conn *rc = &r->conns[id];
+    if (proc >= 0)
+        rc->proc = proc;
+    char err[512];
+    conn_status st = conn_open(&rc->c, srvproc_socket_path(x->srv), x->cfg.rev, exec_timeout(x),
+                               err, sizeof err);
+    if (st != CONN_OK) {
+        run_diagnose(r, st, "connecting", err, 0);
+        return -1;
+    }
+    rc->open = 1;
+    rc->unconfirmed = 0;
+    if (fuzz_model_connect(x->model, id, rc->proc) != 0) {
+        run_verdict(r, FUZZ_ERROR, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_ensure_open(run *r, uint16_t id) {
+    if (id < r->nconns && r->conns[id].open)
+        return 0;
+    return run_open(r, id, -1);
+}
+
+/* Fences the connection used last if it has frames nobody has proven handled. */
+static int run_confirm_last(run *r) {
+    if (r->last_conn < 0)
+        return 0;
+    run_conn *rc = &r->conns[r->last_conn];
+    if (!rc->open || !rc->unconfirmed)
+        return 0;
+    return run_fence(r, (uint16_t)r->last_conn, &rc->c, run_conn_pid(r, (uint16_t)r->last_conn));
+}
+
+/* Makes id the active connection (fencing the previous one first). */
+static int run_switch(run *r, uint16_t id) {
+    if (r->last_conn >= 0 && r->last_conn != (int)id && run_confirm_last(r) != 0)
+        return -1;
+    r->last_conn = id;
+    return 0;
+}
+
+static void run_close(run *r, uint16_t id, int abort) {
+    run_conn *rc = &r->conns[id];
+    char err[256];
+    if (abort) {
+        conn_abort(&rc->c);
+    } else {
+        while (fuzz_model_conn(r->x->model, id).replies > 0 && !r->done)
+            if (run_read_reply(r, id, &rc->c) != 0)
+                break;
+        if (!r->done) {
+            conn_status st = conn_close(&rc->c, err, sizeof err);
+            if (st == CONN_TIMEOUT)
+                run_diagnose(r, st, "closing", err, 0);
+        } else {
+            conn_abort(&rc->c);
+        }
+    }
+    fuzz_model_close(r->x->model, id);
+    rc->open = 0;
+    rc->unconfirmed = 0;
+    if (r->last_conn == (int)id)
+        r->last_conn = -1;
+}
+
+static int run_proc_end(run *r, uint16_t p, int crash) {
+    if (p >= r->s->nprocs || r->procs[p].state != 1)
+        return 0;
+    if (run_confirm_last(r) != 0)
+        return -1;
+    char err[256];
+    int rc = crash ? standin_crash(&r->procs[p].st, err, sizeof err)
+                   : standin_exit(&r->procs[p].st, err, sizeof err);
+    r->procs[p].state = 2;
+    if (rc != 0) {
+        sbuf_printf(&r->o->detail, "stand-in of process #%u: %s", p, err);
+        run_verdict(r, FUZZ_ERROR, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_spawn(run *r, uint16_t p) {
+    if (p >= r->s->nprocs || r->procs[p].state != 0)
+        return 0;
+    char err[256];
+    if (pool_take(r->x, &r->procs[p].st, err, sizeof err) != 0) {
+        sbuf_printf(&r->o->detail, "cannot start a stand-in process: %s", err);
+        run_verdict(r, FUZZ_ERROR, NULL);
+        return -1;
+    }
+    r->procs[p].state = 1;
+    fuzz_pid_patch(r->work, r->sites, r->nsites, p, (int32_t)r->procs[p].st.pid);
+    return 0;
+}
+
+static int run_record(run *r, const stream_record *rec) {
+    fuzz_exec *x = r->x;
+    uint16_t id = rec->id;
+    if (rec->op != STREAM_OP_SPAWN && rec->op != STREAM_OP_CRASH && rec->op != STREAM_OP_EXIT &&
+        rec->op != STREAM_OP_SLEEP && id == FUZZ_CONTROL_CONN)
+        return 0; /* reserved for the executor's own connection */
+    const uint8_t *payload = r->work + rec->offset;
+    switch (rec->op) {
+    case STREAM_OP_SPAWN:
+        return run_spawn(r, id);
+    case STREAM_OP_CRASH:
+    case STREAM_OP_EXIT:
+        return run_proc_end(r, id, rec->op == STREAM_OP_CRASH);
+    case STREAM_OP_CONNECT: {
+        int proc = rec->len == 2 ? (int)(payload[0] | payload[1] << 8) : -1;
+        if (proc >= 0 && (uint32_t)proc >= r->s->nprocs)
+            proc = -1;
+        if (id < r->nconns && r->conns[id].open)
+            run_close(r, id, 0);
+        if (r->done)
+            return -1;
+        if (run_grow_conns(r, id) == 0)
+            r->conns[id].proc = proc;
+        return run_open(r, id, proc);
+    }
+    case STREAM_OP_WRITE: {
+        if (run_ensure_open(r, id) != 0 || run_switch(r, id) != 0)
+            return -1;
+        if (fuzz_model_conn(x->model, id).server_closed)
+            return 0; /* the server is gone from this connection: nothing to send */
+        if (run_model_write(r, id, payload, rec->len) != 0 ||
+            run_send(r, id, &r->conns[id].c, payload, rec->len) != 0)
+            return -1;
+        r->conns[id].unconfirmed = 1;
+        return 0;
+    }
+    case STREAM_OP_FENCE:
+        if (id >= r->nconns || !r->conns[id].open)
+            return 0;
+        return run_fence(r, id, &r->conns[id].c, run_conn_pid(r, id));
+    case STREAM_OP_READ_REPLY:
+        if (id >= r->nconns || !r->conns[id].open)
+            return 0;
+        return run_read_reply(r, id, &r->conns[id].c);
+    case STREAM_OP_CLOSE:
+        if (id >= r->nconns || !r->conns[id].open)
+            return 0;
+        run_close(r, id, (rec->flags & FUZZ_FLAG_ABORT) != 0);
+        return r->done ? -1 : 0;
+    case STREAM_OP_DUMP: {
+        if (run_ensure_open(r, id) != 0 || run_switch(r, id) != 0)
+            return -1;
+        uint8_t frame[PROTO_MAX_FRAME];
+        size_t n = x->frame_size;
+        if (rec->len == x->frame_size) {
+            memcpy(frame, payload, n);
+        } else {
+            proto_msg d;
+            memset(&d, 0, sizeof d);
+            d.type = PROTO_DUMP_REMAINING;
+            d.process_id = run_conn_pid(r, id);
+            n = proto_encode(x->cfg.rev, &d, frame);
+        }
+        if (fuzz_model_conn(x->model, id).server_closed)
+            return 0;
+        if (run_model_write(r, id, frame, n) != 0 || run_send(r, id, &r->conns[id].c, frame, n) != 0)
+            return -1;
+        r->conns[id].unconfirmed = 1;
+        /* Waiting for the report is what a DUMP record means; the fence makes it exact. */
+        if (run_fence(r, id, &r->conns[id].c, run_conn_pid(r, id)) != 0)
+            return -1;
+        return run_collect_dumps(r);
+    }
+    case STREAM_OP_SLEEP: {
+        uint32_t ms = rec->len == 4 ? (uint32_t)(payload[0] | payload[1] << 8 | payload[2] << 16 |
+                                                 (uint32_t)payload[3] << 24)
+                                    : 0;
+        if (ms > 10000)
+            ms = 10000;
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* After the records: every connection fenced, then one report and a QUERY of each device on
+ * the control connection, followed by the frames that empty the server and a last QUERY, all
+ * in one write. Returns 0 or -1. */
+static int run_final(run *r) {
+    fuzz_exec *x = r->x;
+    for (size_t i = 0; i < r->nconns && !r->done; i++) {
+        run_conn *rc = &r->conns[i];
+        if (!rc->open)
+            continue;
+        fuzz_conn_state st = fuzz_model_conn(x->model, (uint16_t)i);
+        if (rc->unconfirmed || st.replies || st.server_closed || st.pending)
+            if (run_fence(r, (uint16_t)i, &rc->c, run_conn_pid(r, (uint16_t)i)) != 0)
+                return -1;
+    }
+    if (r->done)
+        return -1;
+    sbuf out = SBUF_INIT;
+    proto_msg m;
+    uint8_t frame[PROTO_MAX_FRAME];
+    if (x->cfg.final_check) {
+        memset(&m, 0, sizeof m);
+        m.type = PROTO_DUMP_REMAINING;
+        sbuf_append(&out, frame, proto_encode(x->cfg.rev, &m, frame));
+        int ndev = proto_rev_get(x->cfg.rev)->max_devices;
+        if (ndev > FUZZ_SWEEP_DEVICES)
+            ndev = FUZZ_SWEEP_DEVICES;
+        for (int d = 0; d < ndev; d++) {
+            memset(&m, 0, sizeof m);
+            m.type = PROTO_QUERY;
+            m.device_id = d;
+            sbuf_append(&out, frame, proto_encode(x->cfg.rev, &m, frame));
+        }
+        if (run_model_write(r, FUZZ_CONTROL_CONN, (const uint8_t *)out.data, out.len) != 0) {
+            sbuf_release(&out);
+            return -1;
+        }
+    }
+    size_t checked_len = out.len;
+    /* The reset is computed after the final report, whose dead-PID cleanup changes the state. */
+    long resets = fuzz_model_reset_frames(x->model, 0, &out);
+    memset(&m, 0, sizeof m);
+    m.type = PROTO_QUERY;
+    sbuf_append(&out, frame, proto_encode(x->cfg.rev, &m, frame));
+    if (resets < 0 || sbuf_failed(&out) ||
+        run_model_write(r, FUZZ_CONTROL_CONN, (const uint8_t *)out.data + checked_len,
+                        out.len - checked_len) != 0) {
+        sbuf_release(&out);
+        if (!r->done) {
+            sbuf_puts(&r->o->detail, "out of memory");
+            run_verdict(r, FUZZ_ERROR, NULL);
+        }
+        return -1;
+    }
+    r->record = r->s->nrecords;
+    int rc = run_send(r, FUZZ_CONTROL_CONN, &x->control, (const uint8_t *)out.data, out.len);
+    sbuf_release(&out);
+    while (rc == 0 && fuzz_model_conn(x->model, FUZZ_CONTROL_CONN).replies > 0)
+        rc = run_read_reply(r, FUZZ_CONTROL_CONN, &x->control);
+    if (rc == 0)
+        rc = run_collect_dumps(r);
+    if (rc == 0 && run_scan(r))
+        rc = -1;
+    if (rc == 0 && ledger_count(fuzz_model_ledger(x->model)) != 0)
+        x->dirty = 1; /* the reset did not empty the model: start the next stream afresh */
+    return rc;
+}
+
+fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o) {
+    outcome_reset(o);
+    char err[1024];
+    if (s->rev != x->cfg.rev) {
+        sbuf_printf(&o->detail, "the stream is for %s, the executor for %s", proto_rev_get(s->rev)->name,
+                    proto_rev_get(x->cfg.rev)->name);
+        o->verdict = FUZZ_ERROR;
+        return o->verdict;
+    }
+    if (x->dirty && fuzz_exec_restart(x, err, sizeof err) != 0) {
+        sbuf_printf(&o->detail, "cannot restart the server: %s", err);
+        o->verdict = FUZZ_ERROR;
+        x->dirty = 1;
+        return o->verdict;
+    }
+    run r;
+    memset(&r, 0, sizeof r);
+    r.x = x;
+    r.s = s;
+    r.o = o;
+    r.last_conn = -1;
+    r.log_start = srvproc_log_end(x->srv);
+    r.work = mem_alloc(s->payload_len ? s->payload_len : 1);
+    r.procs = mem_calloc(s->nprocs ? s->nprocs : 1, sizeof *r.procs);
+    if (!r.work || !r.procs || fuzz_pid_sites(s, &r.sites, &r.nsites) != 0) {
+        sbuf_puts(&o->detail, "out of memory");
+        run_verdict(&r, FUZZ_ERROR, NULL);
+    } else {
+        memcpy(r.work, s->payload, s->payload_len);
+        for (uint32_t i = 0; i < s->nprocs; i++)
+            snprintf(r.procs[i].name, sizeof r.procs[i].name, "#%" PRIu32, i);
+        for (r.record = 0; r.record < s->nrecords && !r.done; r.record++)
+            if (run_record(&r, &s->records[r.record]) != 0)
+                break;
+        if (!r.done)
+            run_final(&r);
+    }
+    /* Connections end with the stream; live stand-ins go back to the pool when the server's
+     * state is known, since their pids no longer own anything. */
+    for (size_t i = 0; i < r.nconns; i++) {
+        if (r.conns[i].open)
+            conn_abort(&r.conns[i].c);
+        if (r.conns[i].open || fuzz_model_conn(x->model, (uint16_t)i).open)
+            fuzz_model_close(x->model, (uint16_t)i);
+    }
+    for (uint32_t i = 0; r.procs && i < s->nprocs; i++) {
+        if (r.procs[i].state == 1 && !r.done)
+            pool_give(x, &r.procs[i].st);
+        else if (r.procs[i].state)
+            standin_release(&r.procs[i].st);
+    }
+    fuzz_model_drop_dumps(x->model, fuzz_model_dump_count(x->model));
+    if (r.done)
+        x->dirty = 1;
+    size_t keep = x->log_pos < x->scan_pos ? x->log_pos : x->scan_pos;
+    srvproc_log_trim(x->srv, keep);
+    mem_free(r.work);
+    mem_free(r.procs);
+    mem_free(r.conns);
+    mem_free(r.sites);
+    return o->verdict;
+}
+
+/* ---- differential mode --------------------------------------------------------------------- */
+
+int fuzz_observations_compare(proto_rev rev, const fuzz_outcome *a, const fuzz_outcome *b,
+                              char *sig, size_t siglen, sbuf *detail) {
+    size_t n = a->nobs < b->nobs ? a->nobs : b->nobs;
+    for (size_t i = 0; i < n; i++) {
+        const fuzz_observation *x = &a->obs[i], *y = &b->obs[i];
+        if (x->is_dump != y->is_dump) {
+            snprintf(sig, siglen, "diff-order");
+            sbuf_printf(detail, "observation %zu: one server printed a report where the other sent a reply", i);
+            return 1;
+        }
+        if (!x->is_dump) {
+            const char *field = fuzz_reply_diff(rev, x->frame, y->frame);
+            if (!field)
+                continue;
+            const char *k = x->kind == PROTO_QUERY ? "QUERY" : "DEVICE_INFO";
+            snprintf(sig, siglen, "diff-reply-%s-%s", k, field);
+            sbuf_printf(detail, "record %zu: the servers answer differently (first: A, then B): ", x->record);
+            fuzz_reply_describe(rev, x->kind, x->frame, y->frame, detail);
+            return 1;
+        }
+        const char *p = x->dump ? x->dump : "", *q = y->dump ? y->dump : "";
+        if (strcmp(p, q) == 0)
+            continue;
+        size_t line = 1;
+        while (*p && *p == *q) {
+            if (*p == '\n')
+                line++;
+            p++;
+            q++;
+        }
+        snprintf(sig, siglen, "diff-dump");
+        sbuf_printf(detail, "record %zu: the DUMP_REMAINING reports differ from line %zu\nA:\n%s\nB:\n%s", x->record,
+                    line, x->dump ? x->dump : "", y->dump ? y->dump : "");
+        return 1;
+    }
+    if (a->nobs != b->nobs) {
+        snprintf(sig, siglen, "diff-count");
+        sbuf_printf(detail, "A gave %zu replies and reports, B %zu", a->nobs, b->nobs);
+        return 1;
+    }
+    return 0;
+}
