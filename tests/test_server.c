@@ -659,7 +659,7 @@ static size_t query_frame(proto_rev rev, int32_t dev, uint8_t *out) {
 START_TEST(test_bad_type_bytes) {
     fixture f;
     fx_start(&f, _i);
-    uint8_t junk[PROTO_MAX_FRAME + 9];
+    uint8_t junk[2 * PROTO_MAX_FRAME];
     memset(junk, 0xEE, sizeof junk);
     if (rev_v144[_i]) {
         /* Bad bytes before a frame are skipped one at a time, silently; a valid type resets
