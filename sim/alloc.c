@@ -337,7 +337,7 @@ static void alloc_mark_allocated(alloc_region *r, uint32_t i) {
 /* ---- public API ----------------------------------------------------------------------------- */
 
 /* Rounds a request like FreeListOpt: max(size, min_alloc) up to align. 0 when it cannot fit
- * any region of `limit` bytes (including arithmetic overflow). */
+ * the region (including arithmetic overflow). */
 static uint64_t alloc_round(const alloc_region *r, uint64_t size_bytes) {
     uint64_t a = size_bytes > r->min_alloc ? size_bytes : r->min_alloc;
     if (a > r->size || a > UINT64_MAX - (r->align - 1))
