@@ -49,6 +49,7 @@ typedef struct {
     int verbose;
     srvproc_isolation isolation;
     int jobs;
+    int skip_incompatible; /* check: a scenario needing more devices than --protocol allows is skipped */
 } run_opts;
 
 static void run_usage(FILE *f) {
@@ -310,6 +311,20 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
     if (scn_parse(text, len, path, &script, err, sizeof err) != 0) {
         verdict_report_set_error(rep, 2, err);
         goto done;
+    }
+    if (o->skip_incompatible && o->has_rev) {
+        int max = proto_rev_get(o->rev)->max_devices;
+        for (int i = 0; i < script->nmeshes; i++) {
+            if (script->meshes[i].cfg.num_devices > max) {
+                char why[256];
+                snprintf(why, sizeof why, "skipped: mesh %s has %d devices, protocol %s tracks %d",
+                         script->meshes[i].name, script->meshes[i].cfg.num_devices, proto_rev_get(o->rev)->name, max);
+                verdict_report_add(rep, "applicable to this revision", 1, why);
+                if (!o->quiet)
+                    fprintf(out, "== %s: %s\n", path, why);
+                goto done;
+            }
+        }
     }
     scn_run_opts ro;
     scn_run_opts_init(&ro);
@@ -605,6 +620,7 @@ int cmd_check(int argc, char **argv) {
     char **list = NULL;
     size_t n = 0, cap = 0;
     int bad = 0;
+    o.skip_incompatible = 1;
     if (npaths == 0) {
         const char *dir = access("scenarios", F_OK) == 0 ? "scenarios" : ALLOCSIM_SOURCE_DIR "/scenarios";
         bad |= collect(dir, &list, &n, &cap) != 0;
