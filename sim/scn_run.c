@@ -90,6 +90,8 @@ typedef struct {
     scn_run_info *info;
     ledger *led;
     XXH3_state_t xx;
+    uint8_t batch[32768]; /* frames not yet hashed */
+    size_t batch_len;
     evq q;
     run_proc *procs;
     uint64_t now;
@@ -171,15 +173,26 @@ static void timeline_device(run *r, int32_t dev) {
     timeline_record(r->o->timeline, r->now, dev, v);
 }
 
-/* Encodes, hashes and applies one frame; records the step. kind is PLAN_SEND or PLAN_DUMP. */
-static int send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, plan_kind kind, int dump) {
-    if (r->o->max_frames && r->p->frames >= r->o->max_frames)
-        return st_fail(r, st, "stopped after %" PRIu64 " frames (the run's frame limit)", r->o->max_frames), -2;
-    m->process_id = pr->pid;
-    m->timestamp = r->now;
-    uint8_t buf[PROTO_MAX_FRAME];
-    size_t n = proto_encode(r->rev, m, buf);
-    XXH3_64bits_update(&r->xx, buf, n);
+/* The digest input is batched: XXH3 over the concatenation of every frame does not depend
+ * on how the bytes are cut, and one update per batch is much cheaper than one per frame. */
+static void digest_flush(run *r) {
+    if (r->batch_len) {
+        XXH3_64bits_update(&r->xx, r->batch, r->batch_len);
+        r->batch_len = 0;
+    }
+}
+
+static uint8_t *digest_slot(run *r, size_t n) {
+    if (r->batch_len + n > sizeof r->batch)
+        digest_flush(r);
+    uint8_t *f = r->batch + r->batch_len;
+    r->batch_len += n;
+    return f;
+}
+
+/* Applies one already-encoded frame to the ledger; records the step and the timeline.
+ * kind is PLAN_SEND or PLAN_DUMP. */
+static int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind, int dump) {
     r->p->frames++;
     proto_msg reply;
     int res = ledger_apply(r->led, m, &reply);
@@ -203,16 +216,22 @@ static int send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, pl
     return 0;
 }
 
-static int send_buffer_msg(run *r, run_proc *pr, const scn_stmt *st, uint8_t type, int32_t dev, uint64_t size,
-                           uint8_t btype, uint64_t addr) {
-    proto_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = type;
-    m.device_id = dev;
-    m.size = size;
-    m.buffer_type = btype;
-    m.buffer_id = addr;
-    return send_frame(r, pr, st, &m, PLAN_SEND, -1);
+static int frame_limit(run *r, const scn_stmt *st) {
+    if (r->o->max_frames && r->p->frames >= r->o->max_frames) {
+        st_fail(r, st, "stopped after %" PRIu64 " frames (the run's frame limit)", r->o->max_frames);
+        return -2;
+    }
+    return 0;
+}
+
+/* Encodes, hashes and applies one frame from process pr at the current time. */
+static int send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, plan_kind kind, int dump) {
+    if (frame_limit(r, st) < 0)
+        return -2;
+    m->process_id = pr->pid;
+    m->timestamp = r->now;
+    proto_encode(r->rev, m, digest_slot(r, r->ri->frame_size));
+    return apply_frame(r, pr, st, m, kind, dump);
 }
 
 /* ---- devices -------------------------------------------------------------------------- */
@@ -274,16 +293,43 @@ static int count_bits(const uint64_t bits[NDEVWORDS]) {
     return n;
 }
 
+/* device_id is bytes 4..7, little-endian, in every revision's layout (protocol.md §2.2). */
+#define FRAME_DEVICE_ID_OFFSET 4
+
 /* One message per device of `devs`, in the mesh's device order. FREE frames carry only the
- * device and the address (size and type 0), like TT-Metal's track_deallocate. */
+ * device and the address (size and type 0), like TT-Metal's track_deallocate. The frames of
+ * one mesh operation differ only in device_id: the first is encoded by proto_encode, the
+ * others are copies with the device id bytes rewritten (the hot path of the simulator). */
 static int send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh *m, const uint64_t devs[NDEVWORDS],
                         uint8_t type, uint64_t size, uint8_t btype, uint64_t addr) {
     const dev_config *cfg = mesh_cfg(m);
+    proto_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = type;
+    msg.size = size;
+    msg.buffer_type = btype;
+    msg.buffer_id = addr;
+    msg.process_id = pr->pid;
+    msg.timestamp = r->now;
+    size_t fs = r->ri->frame_size;
+    uint8_t first[PROTO_MAX_FRAME];
+    int encoded = 0;
     for (int i = 0; i < cfg->num_devices; i++) {
         int d = cfg->device_order[i];
         if (!bit_has(devs, d))
             continue;
-        int rc = send_buffer_msg(r, pr, st, type, d, size, btype, addr);
+        if (frame_limit(r, st) < 0)
+            return -2;
+        msg.device_id = d;
+        uint8_t *f = digest_slot(r, fs);
+        if (!encoded) {
+            proto_encode(r->rev, &msg, first);
+            encoded = 1;
+        }
+        memcpy(f, first, fs);
+        for (int k = 0; k < 4; k++)
+            f[FRAME_DEVICE_ID_OFFSET + k] = (uint8_t)((uint32_t)d >> (8 * k));
+        int rc = apply_frame(r, pr, st, &msg, PLAN_SEND, -1);
         if (rc < 0)
             return rc;
     }
@@ -307,20 +353,23 @@ static int mesh_allocate(run *r, const scn_stmt *st, run_mesh *m, dev_region reg
     const dev_config *cfg = mesh_cfg(m);
     alloc_region *ar = m->region[region];
     char dl[256];
-    format_devices(devs, dl, sizeof dl);
-    if (!ar)
+    if (!ar) {
+        format_devices(devs, dl, sizeof dl);
         return st_fail(r, st, "out of memory: %s on device%s %s: request %" PRIu64 " bytes, but mesh %s has no %s region (%s = 0)",
                        dev_region_name(region), count_bits(devs) == 1 ? "" : "s", dl, request, m->decl->name,
                        dev_region_name(region), region == DEV_REGION_TRACE ? "trace_region_size" : "l1_small_size");
+    }
     int rc = alloc_allocate(ar, per_bank, bottom_up, addr);
     if (rc == -2)
         return st_oom(r, st);
-    if (rc < 0)
+    if (rc < 0) {
+        format_devices(devs, dl, sizeof dl);
         return st_fail(r, st,
                        "out of memory: %s on device%s %s: request %" PRIu64 " bytes (per bank %" PRIu64
                        "), largest free block %" PRIu64,
                        dev_region_name(region), count_bits(devs) == 1 ? "" : "s", dl, request,
                        round_up(per_bank, cfg->dram_alignment), alloc_largest_free(ar));
+    }
     return 0;
 }
 
@@ -1100,6 +1149,7 @@ int scn_run(const scn_script *s, const scn_run_opts *o, plan *out, scn_run_info 
         ledger_set_time(r.led, r.now);
         rc = proc_run(&r, &r.procs[ev.proc]);
     }
+    digest_flush(&r);
     out->digest = XXH3_64bits_digest(&r.xx);
     if (info)
         info->end_vtime_ns = r.now;

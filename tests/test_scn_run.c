@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "dumpview.h"
 #include "mem.h"
@@ -452,6 +453,30 @@ START_TEST(host_allocation_failures_stop_cleanly) {
 }
 END_TEST
 
+/* The digest is XXH3-64 over every frame in order: recompute it from the plan's messages
+ * with proto_encode (the interpreter encodes mesh fan-outs once and patches device ids). */
+START_TEST(digest_is_xxh3_of_every_encoded_frame) {
+    for (int rev = 0; rev < PROTO_REV_COUNT; rev++) {
+        scn_run_opts o;
+        scn_run_opts_init(&o);
+        o.has_rev = 1;
+        o.rev = (proto_rev)rev;
+        plan p;
+        run_ok(seed_story, &o, &p, NULL);
+        size_t fs = proto_rev_get((proto_rev)rev)->frame_size;
+        uint8_t *all = malloc(fs * p.frames);
+        size_t n = 0;
+        for (size_t i = 0; i < p.nsteps; i++)
+            if (p.steps[i].kind == PLAN_SEND || p.steps[i].kind == PLAN_DUMP)
+                n += proto_encode((proto_rev)rev, &p.steps[i].msg, all + n);
+        ck_assert_uint_eq(n, fs * p.frames);
+        ck_assert_uint_eq(XXH3_64bits(all, n), p.digest);
+        free(all);
+        plan_release(&p);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("scn_run");
     TCase *t = tcase_create("core");
@@ -468,6 +493,7 @@ int main(void) {
     tcase_add_test(t, raw_frames_and_queries_reach_the_ledger);
     tcase_add_test(t, timeline_follows_the_server_view);
     tcase_add_test(t, host_allocation_failures_stop_cleanly);
+    tcase_add_test(t, digest_is_xxh3_of_every_encoded_frame);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
