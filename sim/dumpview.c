@@ -366,33 +366,32 @@ void dumpview_render(const dumpview *v, dumpview_pid_name_fn name, void *ctx, sb
     sbuf_puts(out, "║           REMAINING ALLOCATED BUFFERS                       ║\n");
     put_frame(out, "╚", "╝");
     sbuf_printf(out, "Total tracked allocations: %llu\n\n", (unsigned long long)v->total_tracked);
-    if (v->perfect) {
-        sbuf_puts(out, "✓ No buffers remaining - perfect cleanup!\n");
-    } else {
-        size_t b = 0;
-        for (size_t g = 0; g < v->ngroups; g++) {
-            const dumpview_group *gr = &v->groups[g];
-            if (g == 0 || v->groups[g - 1].device_id != gr->device_id)
-                sbuf_printf(out, "Device %d:\n", (int)gr->device_id);
-            sbuf_printf(out, "  %s: %llu buffers, %s MB total\n",
-                        proto_buffer_type_name(gr->buffer_type), (unsigned long long)gr->count,
-                        gr->mb);
-            /* buffers are sorted like groups: skip any that belong to no printed group */
-            while (b < v->nbuffers && buffer_before_group(&v->buffers[b], gr))
-                b++;
-            for (; b < v->nbuffers && v->buffers[b].device_id == gr->device_id &&
-                   v->buffers[b].buffer_type == gr->buffer_type;
-                 b++) {
-                const dumpview_buffer *bu = &v->buffers[b];
-                sbuf_printf(out, "    - Buffer 0x%llx: %s KB (PID %s, ref_count=%d)\n",
-                            (unsigned long long)bu->buffer_id, bu->kb,
-                            pid_text(name, ctx, bu->pid, pb, sizeof pb), (int)bu->ref_count);
-            }
-            if (g + 1 == v->ngroups || v->groups[g + 1].device_id != gr->device_id)
-                sbuf_putc(out, '\n');
+    size_t b = 0;
+    for (size_t g = 0; g < v->ngroups; g++) {
+        const dumpview_group *gr = &v->groups[g];
+        if (g == 0 || v->groups[g - 1].device_id != gr->device_id)
+            sbuf_printf(out, "Device %d:\n", (int)gr->device_id);
+        sbuf_printf(out, "  %s: %llu buffers, %s MB total\n",
+                    proto_buffer_type_name(gr->buffer_type), (unsigned long long)gr->count, gr->mb);
+        /* buffers are sorted like groups: skip any that belong to no printed group */
+        while (b < v->nbuffers && buffer_before_group(&v->buffers[b], gr))
+            b++;
+        for (; b < v->nbuffers && v->buffers[b].device_id == gr->device_id &&
+               v->buffers[b].buffer_type == gr->buffer_type;
+             b++) {
+            const dumpview_buffer *bu = &v->buffers[b];
+            sbuf_printf(out, "    - Buffer 0x%llx: %s KB (PID %s, ref_count=%d)\n",
+                        (unsigned long long)bu->buffer_id, bu->kb,
+                        pid_text(name, ctx, bu->pid, pb, sizeof pb), (int)bu->ref_count);
         }
-        sbuf_printf(out, "Total remaining buffers: %llu\n\n", (unsigned long long)v->total_tracked);
+        if (g + 1 == v->ngroups || v->groups[g + 1].device_id != gr->device_id)
+            sbuf_putc(out, '\n');
     }
+    /* a server prints groups or the perfect line; a view holding both renders both */
+    if (v->perfect)
+        sbuf_puts(out, "✓ No buffers remaining - perfect cleanup!\n");
+    else
+        sbuf_printf(out, "Total remaining buffers: %llu\n\n", (unsigned long long)v->total_tracked);
     if (v->complete)
         sbuf_puts(out, "📋 DUMP_REMAINING complete.\n");
 }
