@@ -90,19 +90,25 @@ int standin_spawn(standin *s, char *err, size_t errlen) {
     return 0;
 }
 
-/* Waits for pid; gives up after timeout_ms (returns -1). */
+/* Waits for pid; gives up after timeout_ms (returns -1), or waits for ever if negative.
+ * A stand-in exits within microseconds of its pipe closing, so poll fast first, then back
+ * off; this keeps a spawn + exit pair far below a millisecond. */
 static int reap(pid_t pid, int timeout_ms) {
-    for (int waited = 0;; waited++) {
+    long slept_us = 0, step_us = 20;
+    for (;;) {
         int st;
         pid_t r = waitpid(pid, &st, timeout_ms < 0 ? 0 : WNOHANG);
         if (r == pid || (r < 0 && errno == ECHILD))
             return 0;
         if (r < 0 && errno == EINTR)
             continue;
-        if (waited >= timeout_ms)
+        if (slept_us / 1000 >= timeout_ms)
             return -1;
-        struct timespec ts = {0, 1000000};
+        struct timespec ts = {0, step_us * 1000};
         nanosleep(&ts, NULL);
+        slept_us += step_us;
+        if (step_us < 1000)
+            step_us *= 2;
     }
 }
 

@@ -8,10 +8,12 @@
  *   bare    one write() per pre-encoded frame, straight on a socket;
  *   runner  runner_run_stream on a stream of one WRITE record per frame (pids rewritten to a
  *           live stand-in, consecutive whole frames batched into one write).
+ * Also measured, as costs a run pays besides sending: starting the server until it accepts,
+ * one fence round trip, and one stand-in's fork + exit + reap.
  * Usage: bench_harness [frames (default 200000)] [revision (default v72)] [rounds (default 3)]
  * The two sides alternate for the given rounds (the machine is shared; alternating spreads
- * the noise over both) and the best round of each is reported, with the ratio. Wall-clock
- * timing: this is a benchmark, not a test.
+ * the noise over both) and the best round of each is reported, as `bench <metric> <value>
+ * <unit>` lines (docs/benchmarks.md). Wall-clock timing: a benchmark, not a test.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include "conn.h"
 #include "runner.h"
 #include "srvproc.h"
+#include "standin.h"
 #include "stream.h"
 
 static double now_s(void) {
@@ -127,6 +130,45 @@ static double run_runner(proto_rev rev, size_t n) {
     return (double)n / dt;
 }
 
+/* Start-to-ready, fence round trip and stand-in cost, best of `rounds`. */
+static void run_costs(proto_rev rev, int rounds, double *ready_ms, double *fence_us, double *standin_us) {
+    *ready_ms = *fence_us = *standin_us = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        double t0 = now_s();
+        srvproc *srv = start(rev);
+        double t = (now_s() - t0) * 1e3;
+        *ready_ms = t < *ready_ms ? t : *ready_ms;
+        conn c;
+        char err[512];
+        if (conn_open(&c, srvproc_socket_path(srv), rev, 10000, err, sizeof err) != CONN_OK) {
+            fprintf(stderr, "bench_harness: %s\n", err);
+            exit(1);
+        }
+        const int nf = 2000;
+        t0 = now_s();
+        for (int i = 0; i < nf; i++)
+            if (conn_fence(&c, 0, NULL, err, sizeof err) != CONN_OK) {
+                fprintf(stderr, "bench_harness: fence: %s\n", err);
+                exit(1);
+            }
+        t = (now_s() - t0) * 1e6 / nf;
+        *fence_us = t < *fence_us ? t : *fence_us;
+        conn_close(&c, err, sizeof err);
+        srvproc_free(srv);
+        const int ns = 200;
+        t0 = now_s();
+        for (int i = 0; i < ns; i++) {
+            standin si;
+            if (standin_spawn(&si, err, sizeof err) != 0 || standin_exit(&si, err, sizeof err) != 0) {
+                fprintf(stderr, "bench_harness: stand-in: %s\n", err);
+                exit(1);
+            }
+        }
+        t = (now_s() - t0) * 1e6 / ns;
+        *standin_us = t < *standin_us ? t : *standin_us;
+    }
+}
+
 int main(int argc, char **argv) {
     size_t n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 200000;
     proto_rev rev = PROTO_V72;
@@ -135,14 +177,22 @@ int main(int argc, char **argv) {
         return 2;
     }
     int rounds = argc > 3 ? atoi(argv[3]) : 3;
+    if (rounds < 1)
+        rounds = 1;
     double bare = 0, runner = 0;
-    for (int r = 0; r < (rounds > 0 ? rounds : 1); r++) {
+    for (int r = 0; r < rounds; r++) {
         double b = run_bare(rev, n), h = run_runner(rev, n);
         bare = b > bare ? b : bare;
         runner = h > runner ? h : runner;
     }
-    printf("bare loop   %zu frames (%s), best of %d: %.0f msgs/s\n", n, proto_rev_get(rev)->name, rounds, bare);
-    printf("runner      %zu frames (%s), best of %d: %.0f msgs/s\n", n, proto_rev_get(rev)->name, rounds, runner);
-    printf("ratio runner/bare: %.2f (design.md §6 asks >= 0.9)\n", runner / bare);
+    double ready_ms, fence_us, standin_us;
+    run_costs(rev, rounds, &ready_ms, &fence_us, &standin_us);
+    const char *rn = proto_rev_get(rev)->name;
+    printf("bench harness_bare_msgs_per_s_%s %.0f msgs/s\n", rn, bare);
+    printf("bench harness_runner_msgs_per_s_%s %.0f msgs/s\n", rn, runner);
+    printf("bench harness_runner_over_bare_%s %.2f ratio\n", rn, runner / bare);
+    printf("bench harness_server_ready_%s %.1f ms\n", rn, ready_ms);
+    printf("bench harness_fence_round_trip_%s %.1f us\n", rn, fence_us);
+    printf("bench harness_standin_spawn_exit %.0f us\n", standin_us);
     return 0;
 }
