@@ -187,8 +187,6 @@ typedef struct {
     import_result *r;
     ledger *led;
     int max_devices;
-    sbuf capture;
-    int capturing;
     u64map ids;   /* buffer id -> current lifecycle */
     u64map pidmap; /* (uint32) pid -> pidinfo index */
     pidinfo *pinfo;
@@ -267,19 +265,9 @@ static void finding(imp *x, size_t line, const char *fmt, ...) {
     va_end(ap);
 }
 
-static void capture_emit(void *ctx, ledger_stream stream, const char *line, size_t len) {
-    imp *x = ctx;
-    if (!x->capturing || stream != LEDGER_STDOUT)
-        return;
-    sbuf_append(&x->capture, line, len);
-    sbuf_putc(&x->capture, '\n');
-}
-
 static int ledger_reset(imp *x) {
     ledger_config cfg = {0};
-    cfg.rev = x->r->rev;
-    cfg.emit = capture_emit;
-    cfg.emit_ctx = x;
+    cfg.rev = x->r->rev; /* no emit callback: the ledger's fast path renders nothing */
     if (x->led)
         ledger_free(x->led);
     x->led = ledger_new(&cfg);
@@ -787,18 +775,12 @@ static import_dump *dump_new(imp *x, size_t request_line) {
 }
 
 /* The report the rebuilt state implies, taken when the report's title line arrives (every
- * line before it, including the dump's own dead-process block, has been applied). */
+ * line before it, including the dump's own dead-process block, has been applied). Built from
+ * the ledger's entries, not from its rendered text. */
 static void dump_snapshot(imp *x, import_dump *d) {
-    char err[256];
-    proto_msg m = make_msg(PROTO_DUMP_REMAINING, 0, 0, 0, 0, 0);
     d->title_line = x->line;
-    sbuf_reset(&x->capture);
-    x->capturing = 1;
-    apply(x, &m);
-    x->capturing = 0;
-    if (sbuf_failed(&x->capture) ||
-        dumpview_parse_text(x->capture.data, x->capture.len, &d->expected, err, sizeof err) < 0)
-        x->oom = 1; /* the ledger's own report always parses; only memory can fail here */
+    if (dumpview_from_ledger(x->led, &d->expected) < 0)
+        x->oom = 1;
     if (x->o->want_timeline)
         sbuf_printf(&x->r->timeline_head, "#phase %zu dump\n",
                     d->request_line ? d->request_line : x->line);
@@ -1129,7 +1111,6 @@ int import_run(const char *data, size_t len, const import_opts *o, import_result
     dumpview_parser_free(x.parser);
     mem_free(x.last);
     mem_free(x.capacity_done);
-    sbuf_release(&x.capture);
     if (x.led)
         ledger_free(x.led);
     if (x.oom) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger.h"
 #include "mem.h"
 #include "proto.h"
 #include "srvline.h"
@@ -319,6 +320,52 @@ int dumpview_parse_text(const char *text, size_t len, dumpview *out, char *err, 
             snprintf(err, errlen, "line %zu: expected 'Total remaining buffers: «N»', found end "
                      "of text", line_no + 1);
     }
+    return -1;
+}
+
+int dumpview_from_ledger(const struct ledger *l, dumpview *out) {
+    ledger_entry *e = NULL;
+    size_t n = ledger_entries(l, &e), gcap = 0, bcap = 0;
+    view_clear(out);
+    if (n == (size_t)-1)
+        return -1;
+    out->total_tracked = n;
+    out->perfect = n == 0;
+    out->complete = 1;
+    /* entries come sorted by (device, type, id): each run of equal (device, type) is a group */
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        uint64_t sum = 0;
+        while (j < n && e[j].device_id == e[i].device_id && e[j].buffer_type == e[i].buffer_type)
+            sum += e[j++].size;
+        if (grow((void **)&out->groups, &gcap, out->ngroups, sizeof *out->groups) < 0)
+            goto oom;
+        dumpview_group *g = &out->groups[out->ngroups++];
+        memset(g, 0, sizeof *g);
+        g->device_id = e[i].device_id;
+        g->buffer_type = e[i].buffer_type;
+        g->count = j - i;
+        g->listed = g->count <= 10;
+        ledger_format_mb(g->mb, sizeof g->mb, sum);
+        for (size_t k = i; g->listed && k < j; k++) {
+            if (grow((void **)&out->buffers, &bcap, out->nbuffers, sizeof *out->buffers) < 0)
+                goto oom;
+            dumpview_buffer *b = &out->buffers[out->nbuffers++];
+            memset(b, 0, sizeof *b);
+            b->device_id = e[k].device_id;
+            b->buffer_type = e[k].buffer_type;
+            b->buffer_id = e[k].buffer_id;
+            ledger_format_kb(b->kb, sizeof b->kb, e[k].size);
+            b->pid = e[k].owner_pid;
+            b->ref_count = e[k].ref_count;
+        }
+        i = j;
+    }
+    mem_free(e);
+    return 0;
+oom:
+    mem_free(e);
+    dumpview_release(out);
     return -1;
 }
 

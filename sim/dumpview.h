@@ -79,6 +79,14 @@ typedef enum {
 
 dumpview_parser_phase dumpview_parser_state(const dumpview_parser *p);
 
+struct ledger;
+
+/* The report a correct server would print now, built straight from the ledger's entries
+ * (no text rendered or parsed): the same view as parsing the ledger's own DUMP_REMAINING
+ * output with every PID alive, without the dead-process block and with complete = 1.
+ * Returns 0, or -1 when out of memory (*out is then empty). */
+int dumpview_from_ledger(const struct ledger *l, dumpview *out);
+
 /* Parses the first report in text ('\n'-separated lines, "\r\n" accepted). A report whose
  * body ended but that has no completion line parses with complete = 0. Returns 0, or -1 with
  * err ("line N: expected ..., found ...") on a malformed line, no report, or a cut-off body. */
