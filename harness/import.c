@@ -278,6 +278,11 @@ static int ledger_reset(imp *x) {
 
 /* ---- pids and the stream ------------------------------------------------------------------ */
 
+static pidinfo *pid_find(imp *x, int32_t pid) {
+    uint32_t idx;
+    return map_get(&x->pidmap, (uint32_t)pid, &idx) ? &x->pinfo[idx] : NULL;
+}
+
 static pidinfo *pid_get(imp *x, int32_t pid) {
     uint32_t idx;
     if (map_get(&x->pidmap, (uint32_t)pid, &idx))
@@ -685,9 +690,12 @@ static void on_free_unknown(imp *x, const srvline *s) {
 
 /* "PID p is dead": the server removes every entry p owns, whatever its ref_count. */
 static void on_dead_pid(imp *x, const srvline *s) {
-    pidinfo *p = pid_get(x, s->pid);
+    pidinfo *p = pid_find(x, s->pid);
     uint64_t removed = 0;
     x->r->dead_pids++;
+    x->dead_pending = 1;
+    x->dead_pid = s->pid;
+    x->dead_removed = 0;
     if (!p)
         return;
     for (size_t i = 0; i < p->n; i++) {

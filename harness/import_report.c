@@ -10,6 +10,7 @@
 
 #include "import.h"
 #include "mem.h"
+#include "srvline.h"
 
 static void put_devset(sbuf *out, const import_devset *s) {
     sbuf_putc(out, '[');
@@ -191,18 +192,29 @@ void import_report_text(const import_result *r, const char *log_name,
 
 /* ---- JSON --------------------------------------------------------------------------------- */
 
+/* A JSON string. Bytes that are not valid UTF-8 (a log name from argv) become \u00NN, so the
+ * output is always valid JSON. */
 static void json_str(sbuf *out, const char *s) {
     static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
     sbuf_putc(out, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            sbuf_putc(out, '\\');
-            sbuf_putc(out, (char)*p);
-        } else if (*p < 0x20) {
-            sbuf_printf(out, "\\u00%c%c", hex[*p >> 4], hex[*p & 15]);
-        } else {
-            sbuf_putc(out, (char)*p);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t u = srvline_utf8_len(s + i, n - i);
+        if (u > 1) {
+            sbuf_append(out, s + i, u);
+            i += u;
+            continue;
         }
+        if (c == '"' || c == '\\') {
+            sbuf_putc(out, '\\');
+            sbuf_putc(out, (char)c);
+        } else if (c < 0x20 || u == 0) {
+            sbuf_printf(out, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        } else {
+            sbuf_putc(out, (char)c);
+        }
+        i++;
     }
     sbuf_putc(out, '"');
 }

@@ -947,8 +947,8 @@ const char *srvline_kind_name(srvline_kind kind) {
     return (unsigned)kind < SRVLINE_KIND_COUNT && names[kind] ? names[kind] : "other";
 }
 
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 if the bytes are not one. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
+size_t srvline_utf8_len(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
     size_t need;
     uint32_t cp;
     if (s[0] < 0x80)
@@ -989,7 +989,7 @@ char *srvline_quote(const char *line, size_t len, char *buf, size_t n) {
     if (len > 0 && s[len - 1] == '\r')
         len--;
     while (i < len) {
-        size_t u = utf8_len(s + i, len - i);
+        size_t u = srvline_utf8_len(line + i, len - i);
         int printable = u > 1 || (u == 1 && s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\');
         size_t need = printable ? u : 4;
         if (o + need + 4 > n) { /* room for "..." and the NUL */

@@ -158,4 +158,8 @@ const char *srvline_kind_name(srvline_kind kind);
  * ASCII and valid UTF-8 become \xNN, and a long line is cut with "...". Returns buf. */
 char *srvline_quote(const char *line, size_t len, char *buf, size_t n);
 
+/* Length (1..4) of the valid UTF-8 sequence at s[0..n), n >= 1; 0 if the bytes there are not
+ * valid UTF-8 (overlong forms and surrogates included). */
+size_t srvline_utf8_len(const char *s, size_t n);
+
 #endif

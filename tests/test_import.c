@@ -445,6 +445,9 @@ START_TEST(json_report) {
         }
     }
     ck_assert_int_eq(depth, 0);
+    sbuf_reset(&out);
+    import_report_json(&r, "bad\xff\x01✓.log", NULL, &out);
+    ck_assert_ptr_nonnull(strstr(sbuf_str(&out), "{\"log\":\"bad\\u00ff\\u0001✓.log\","));
     sbuf_release(&out);
     import_result_release(&r);
 }
