@@ -475,8 +475,9 @@ static void lc_alloc(imp *x, const srvline *s) {
     }
     if (s->kind == SRVLINE_ALLOC_REF && !devset_has(&b->live, s->device_id))
         b->before_log = 1;
-    if (s->ref_count > b->max_ref_count)
-        b->max_ref_count = s->ref_count;
+    int32_t refs = s->kind == SRVLINE_ALLOC ? 1 : s->ref_count;
+    if (refs > b->max_ref_count)
+        b->max_ref_count = refs;
     if (!devset_has(&b->live, s->device_id)) {
         if (devset_add(&b->live, s->device_id, s->pid) < 0)
             x->oom = 1;

@@ -19,6 +19,7 @@
 #include "mem.h"
 #include "plot.h"
 #include "runner.h"
+#include "scn_load.h"
 #include "srvproc.h"
 #include "stream.h"
 
@@ -589,6 +590,11 @@ START_TEST(command_exit_status) {
         sends += strncmp(line, "  send ", 7) == 0;
     fclose(f);
     ck_assert_int_eq(sends, 16);
+    /* and the scenario language reads it */
+    scn_script *scn = NULL;
+    ck_assert_msg(scn_load_file(path, &scn, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(scn->nprocs, 1);
+    scn_script_free(scn);
     unlink(path);
     rmdir(dir);
 }
