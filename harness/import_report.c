@@ -147,8 +147,8 @@ void import_report_text(const import_result *r, const char *log_name,
     for (size_t i = 0; i < r->npids && i < 16; i++)
         sbuf_printf(out, "%s%d", i ? ", " : " (", (int)r->pids[i]);
     sbuf_puts(out, r->npids > 16 ? ", ...)\n" : r->npids ? ")\n" : "\n");
-    sbuf_printf(out, "Buffers: %zu lifecycles: %zu fully freed, %zu cleaned up, %zu remaining, "
-                "%zu leaked, %zu lost at a restart\n", r->nbuffers, st[IMPORT_FULLY_FREED],
+    sbuf_printf(out, "Buffer lifecycles: %zu (%zu fully freed, %zu cleaned up, %zu remaining, "
+                "%zu leaked, %zu lost at a restart)\n", r->nbuffers, st[IMPORT_FULLY_FREED],
                 st[IMPORT_CLEANED_UP], st[IMPORT_REMAINING], st[IMPORT_LEAKED], st[IMPORT_LOST]);
     sbuf_printf(out, "Dumps: %zu", r->ndumps);
     size_t disagree = 0;
