@@ -241,8 +241,6 @@ static runner_status fail(run_ctx *x, runner_status st, const char *cause) {
         char what[160];
         srvproc_describe(x->srv, what, sizeof what);
         sbuf_printf(&res->message, "\nserver: %s", what);
-        if (srvproc_pid(x->srv) && !srvproc_exited(x->srv, NULL) && strstr(cause, "within"))
-            sbuf_puts(&res->message, " (hung?)");
         sbuf_printf(&res->message, "\nlast %d lines of the server log:\n", x->o.log_tail_lines);
         srvproc_log_tail(x->srv, (size_t)x->o.log_tail_lines, &res->message);
     }
