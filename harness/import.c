@@ -196,8 +196,6 @@ typedef struct {
     int have_dump;          /* r->dumps[ndumps - 1] is being read */
     size_t pending_request; /* a request line seen while another report was being read */
     size_t line;
-    const char *line_ptr;
-    size_t line_len;
     int oom;
     tl_last *last;          /* max_devices entries */
     uint8_t *capacity_done; /* max_devices entries */
@@ -925,12 +923,76 @@ static void rev_evidence(rev_guess *g, const srvline *s, size_t line) {
 
 /* ---- pass 2 ------------------------------------------------------------------------------- */
 
+/* Lines the server prints without its lock, each in one write before its '\n' (§5.1): they
+ * can land inside a line another thread is printing piece by piece. */
+static const char *const unlocked_lines[] = {
+    "📋 Received DUMP_REMAINING request...",
+    "📋 DUMP_REMAINING complete.",
+    "🔄 Background cleanup thread started (checking every 10s)",
+    "🔄 Background cleanup thread stopped",
+    "🛑 Allocation Server stopped",
+};
+
+static void on_classified(imp *x, const srvline *sp, const char *line, size_t len);
+
+/* First occurrence of needle (n > 0 bytes) in hay[0..len), or NULL (memmem is a GNU
+ * extension). */
+static const char *find_bytes(const char *hay, size_t len, const char *needle, size_t n) {
+    for (const char *p = hay; (size_t)(hay + len - p) >= n; p++) {
+        p = memchr(p, needle[0], (size_t)(hay + len - p) - n + 1);
+        if (!p)
+            return NULL;
+        if (memcmp(p, needle, n) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* A line that fits no template but holds an unlocked line inside a server line is read as
+ * the two lines it was. Returns 1 if it did so. */
+static int split_interleaved(imp *x, const char *line, size_t len) {
+    for (size_t k = 0; k < sizeof unlocked_lines / sizeof unlocked_lines[0]; k++) {
+        const char *frag = unlocked_lines[k];
+        size_t flen = strlen(frag);
+        const char *at = len > flen ? find_bytes(line, len, frag, flen) : NULL;
+        if (!at)
+            continue;
+        size_t head = (size_t)(at - line), restlen = len - flen;
+        char *rest = mem_alloc(restlen ? restlen : 1);
+        if (!rest) {
+            x->oom = 1;
+            return 1;
+        }
+        memcpy(rest, line, head);
+        memcpy(rest + head, at + flen, len - head - flen);
+        srvline r, f;
+        srvline_classify(rest, restlen, &r);
+        if (r.kind == SRVLINE_OTHER || r.kind == SRVLINE_MALFORMED || r.kind == SRVLINE_EMPTY) {
+            mem_free(rest);
+            continue;
+        }
+        warn(x, x->line, "'%s' from another thread is printed inside this line: read as two "
+             "lines", frag);
+        srvline_classify(frag, flen, &f);
+        on_classified(x, &f, frag, flen);
+        on_classified(x, &r, rest, restlen);
+        mem_free(rest);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_line(imp *x, const char *line, size_t len) {
-    import_result *r = x->r;
     srvline s;
     srvline_classify(line, len, &s);
-    x->line_ptr = line;
-    x->line_len = len;
+    if ((s.kind == SRVLINE_MALFORMED || s.kind == SRVLINE_OTHER) && split_interleaved(x, line, len))
+        return;
+    on_classified(x, &s, line, len);
+}
+
+static void on_classified(imp *x, const srvline *sp, const char *line, size_t len) {
+    import_result *r = x->r;
+    srvline s = *sp;
     if (s.kind != SRVLINE_OTHER && s.kind != SRVLINE_EMPTY)
         r->server_lines++;
     if (s.kind == SRVLINE_MALFORMED) {

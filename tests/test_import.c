@@ -233,6 +233,37 @@ START_TEST(noise_and_interleaving) {
 }
 END_TEST
 
+/* The dump request of another connection printed (unlocked) in the middle of an ALLOC line:
+ * both are read, and the ALLOC counts before the report as the server counted it. */
+START_TEST(unlocked_line_inside_a_line) {
+    static const char text[] =
+        "✓ [PID 5] Allocated 📋 Received DUMP_REMAINING request...4096 bytes of L1 on device 0 "
+        "(buffer_id=64)\n"
+        "\n"
+        "\n" FT TI FB
+        "Total tracked allocations: 1\n"
+        "\n"
+        "Device 0:\n"
+        "  L1: 1 buffers, 0.00390625 MB total\n"
+        "    - Buffer 0x40: 4 KB (PID 5, ref_count=1)\n"
+        "\n"
+        "Total remaining buffers: 1\n"
+        "\n"
+        "📋 DUMP_REMAINING complete.\n";
+    import_result r;
+    import_text(text, NULL, &r);
+    ck_assert_uint_eq(r.allocs, 1);
+    ck_assert_uint_eq(r.ndumps, 1);
+    ck_assert_uint_eq(r.dumps[0].request_line, 1);
+    ck_assert_int_eq(r.dumps[0].agrees, 1);
+    ck_assert_uint_eq(r.nfindings, 0);
+    ck_assert_uint_eq(r.nwarnings, 1);
+    ck_assert_str_eq(r.warnings[0].text, "LOG:1: '📋 Received DUMP_REMAINING request...' from another "
+                                         "thread is printed inside this line: read as two lines");
+    import_result_release(&r);
+}
+END_TEST
+
 /* Reuse of an id after a full free is a new lifecycle; ref counts; dead-PID cleanup;
  * a buffer allocated after the last dump is leaked; a server restart loses what was held. */
 START_TEST(lifecycles) {
@@ -654,6 +685,7 @@ static Suite *import_suite(void) {
     tcase_add_test(tc, dump_that_disagrees);
     tcase_add_test(tc, malformed_lines_are_warnings);
     tcase_add_test(tc, noise_and_interleaving);
+    tcase_add_test(tc, unlocked_line_inside_a_line);
     tcase_add_test(tc, lifecycles);
     tcase_add_test(tc, inconsistent_logs_are_findings);
     tcase_add_test(tc, server_restart_loses_state);
