@@ -23,7 +23,9 @@ typedef struct {
     uint64_t next_seq;
 } evq;
 
+/* Makes an empty queue (no allocation until the first push). */
 void evq_init(evq *q);
+/* Frees the heap; the queue is empty and usable again. */
 void evq_release(evq *q);
 
 /* Schedules an event. Returns 0, or -1 when out of memory (the queue is unchanged). */
@@ -35,6 +37,7 @@ int evq_pop(evq *q, evq_event *out);
 /* The earliest event without removing it, or NULL when empty. */
 const evq_event *evq_peek(const evq *q);
 
+/* Number of scheduled events. */
 size_t evq_size(const evq *q);
 
 #endif

@@ -165,6 +165,7 @@ typedef struct {
 int scn_parse(const char *text, size_t len, const char *path, scn_script **out, char *err,
               size_t errlen);
 
+/* Releases a script and everything it owns. NULL is allowed. */
 void scn_script_free(scn_script *s);
 
 /* Parses a size: a decimal or 0x number with an optional unit B, KiB, MiB, GiB, TiB, KB, MB,

@@ -85,12 +85,17 @@ static void describe(const token *t, char *buf, size_t n) {
         snprintf(buf, n, "end of line");
         return;
     }
+    unsigned char c = (unsigned char)t->p[0];
+    if (t->kind == TK_BAD && (c < 0x20 || c == 0x7f)) {
+        snprintf(buf, n, "byte 0x%02x", c);
+        return;
+    }
     size_t len = t->len > 40 ? 40 : t->len;
     snprintf(buf, n, "'%.*s%s'", (int)len, t->p, t->len > 40 ? "..." : "");
 }
 
 static int fail_at(parser *ps, int line, int col, const char *fmt, ...) {
-    char msg[256];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

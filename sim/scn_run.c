@@ -53,6 +53,7 @@ typedef struct {
     const scn_mesh *decl;
     dev_layout layout;
     alloc_region *region[DEV_REGION_COUNT];
+    uint64_t devs[NDEVWORDS]; /* the mesh's devices */
     uint64_t trace_used; /* sum of padded live trace sizes (the pre-2026 budget) */
 } run_mesh;
 
@@ -252,13 +253,14 @@ static const scn_mesh *default_mesh(const run *r, const run_proc *pr) {
  * selection names a device outside the mesh. */
 static int mesh_devices(run *r, const scn_stmt *st, const run_mesh *m, const scn_devsel *sel, uint64_t out[NDEVWORDS]) {
     const dev_config *cfg = mesh_cfg(m);
+    if (sel->all) {
+        memcpy(out, m->devs, sizeof m->devs);
+        return 0;
+    }
     memset(out, 0, sizeof(uint64_t) * NDEVWORDS);
-    uint64_t in_mesh[NDEVWORDS] = {0};
-    for (int i = 0; i < cfg->num_devices; i++)
-        in_mesh[cfg->device_order[i] / 64] |= 1ull << (cfg->device_order[i] % 64);
     for (int d = 0; d < DEV_MAX_DEVICES; d++) {
-        if (sel->all ? bit_has(in_mesh, d) : scn_devsel_has(sel, d)) {
-            if (!bit_has(in_mesh, d))
+        if (scn_devsel_has(sel, d)) {
+            if (!bit_has(m->devs, d))
                 return st_fail(r, st, "expected a device of mesh %s (0..%d), found device %d", m->decl->name,
                                cfg->num_devices - 1, d);
             out[d / 64] |= 1ull << (d % 64);
@@ -336,12 +338,7 @@ static int send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh
     return 0;
 }
 
-static void all_mesh_devices(const run_mesh *m, uint64_t out[NDEVWORDS]) {
-    const dev_config *cfg = mesh_cfg(m);
-    memset(out, 0, sizeof(uint64_t) * NDEVWORDS);
-    for (int i = 0; i < cfg->num_devices; i++)
-        out[cfg->device_order[i] / 64] |= 1ull << (cfg->device_order[i] % 64);
-}
+static void all_mesh_devices(const run_mesh *m, uint64_t out[NDEVWORDS]) { memcpy(out, m->devs, sizeof m->devs); }
 
 /* ---- allocation ----------------------------------------------------------------------- */
 
@@ -397,6 +394,8 @@ static int exec_open(run *r, run_proc *pr, const scn_stmt *st) {
     if (!m)
         return st_oom(r, st);
     m->decl = decl;
+    for (int i = 0; i < cfg->num_devices; i++)
+        m->devs[cfg->device_order[i] / 64] |= 1ull << (cfg->device_order[i] % 64);
     dev_layout_compute(cfg, &m->layout);
     for (int k = 0; k < DEV_REGION_COUNT; k++) {
         if (m->layout.region[k].size == 0)

@@ -201,6 +201,7 @@ START_TEST(errors_name_file_line_column_expected_and_found) {
     PARSE_ERR("process p\n  phase \xed\xa0\x80\n", "t.scn:2:9: expected UTF-8 text, found byte 0xed");
     PARSE_ERR("process p\n  dump \xc3\xa9\n", "t.scn:2:8: expected end of line, found '\xc3\xa9'");
     parse_err("process p\n  d\0ump\n", 16, "t.scn:2:4: expected text, found a NUL byte");
+    PARSE_ERR("process p\n  dump\x01\n", "t.scn:2:7: expected end of line, found byte 0x01");
 }
 END_TEST
 
