@@ -72,8 +72,8 @@ int srvproc_attach(const char *socket_path, const char *log_path, srvproc **out,
                    size_t errlen);
 
 /* Waits until the socket accepts a connection (tried every few ms) or the server exits, at
- * most timeout_ms. In shim mode also checks that the hard-coded path was left alone.
- * Returns 0 when ready; -1 with the cause in err: "server exited with status 3 before
+ * most timeout_ms. In shim mode, a server that never accepts on the private path while the
+ * hard-coded path changed is reported as "the socket shim did not apply". Returns 0 when ready; -1 with the cause in err: "server exited with status 3 before
  * accepting connections", "... not ready within 10000 ms", each followed by the log tail. */
 int srvproc_wait_ready(srvproc *p, int timeout_ms, char *err, size_t errlen);
 
