@@ -283,13 +283,3 @@ int cmd_run_dry(int argc, char **argv) {
     fflush(stdout);
     return rc;
 }
-
-/* Until the live `run` command is linked, `allocsim run --dry-run` still works: this weak
- * definition yields to the real cmd_run (harness/cmd_run.c) as soon as one exists. */
-__attribute__((weak)) int cmd_run(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--dry-run") == 0 || strcmp(argv[i], "--help") == 0)
-            return cmd_run_dry(argc, argv);
-    fprintf(stderr, "allocsim run: only --dry-run is available in this build (no live runner linked)\n");
-    return 2;
-}
