@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -167,6 +168,7 @@ struct fuzz_model {
     void *dead_ctx;
     model_conn *conns;
     size_t nconns;
+    model_conn control; /* FUZZ_CONN_CONTROL, kept apart from the dense array */
     char **dumps;
     size_t ndumps, dumps_cap;
     int capturing;
@@ -219,6 +221,8 @@ fuzz_model *fuzz_model_new(proto_rev rev, unsigned faults) {
 static void model_clear(fuzz_model *m) {
     for (size_t i = 0; i < m->nconns; i++)
         mem_free(m->conns[i].replies);
+    mem_free(m->control.replies);
+    memset(&m->control, 0, sizeof m->control);
     mem_free(m->conns);
     m->conns = NULL;
     m->nconns = 0;
@@ -259,11 +263,13 @@ void fuzz_model_set_liveness(fuzz_model *m, ledger_dead_fn is_dead, void *ctx) {
 ledger *fuzz_model_ledger(fuzz_model *m) { return m->l; }
 
 static model_conn *model_conn_get(const fuzz_model *m, uint16_t conn) {
+    if (conn == FUZZ_CONN_CONTROL)
+        return m->control.used ? (model_conn *)&m->control : NULL;
     return conn < m->nconns && m->conns[conn].used ? &m->conns[conn] : NULL;
 }
 
 int fuzz_model_connect(fuzz_model *m, uint16_t conn, int proc) {
-    if (conn >= m->nconns) {
+    if (conn != FUZZ_CONN_CONTROL && conn >= m->nconns) {
         size_t n = (size_t)conn + 1;
         if (n < m->nconns * 2)
             n = m->nconns * 2;
@@ -274,7 +280,7 @@ int fuzz_model_connect(fuzz_model *m, uint16_t conn, int proc) {
         m->conns = c;
         m->nconns = n;
     }
-    model_conn *c = &m->conns[conn];
+    model_conn *c = conn == FUZZ_CONN_CONTROL ? &m->control : &m->conns[conn];
     model_reply *keep = c->replies;
     size_t keep_cap = c->rcap;
     memset(c, 0, sizeof *c);
@@ -740,6 +746,58 @@ int fuzz_pid_sites(const stream *s, fuzz_pid_site **out, size_t *n) {
     return 0;
 }
 
+typedef struct {
+    size_t *v;
+    size_t n, cap;
+    size_t record;
+    int oom;
+} dump_list;
+
+static void dumps_frame(void *ctx, const uint8_t *val, const size_t *off) {
+    dump_list *d = ctx;
+    (void)off;
+    if (val[0] != PROTO_DUMP_REMAINING || (d->n && d->v[d->n - 1] == d->record))
+        return;
+    if (d->n == d->cap) {
+        size_t n = d->cap ? d->cap * 2 : 8;
+        size_t *v = mem_realloc(d->v, n * sizeof *v);
+        if (!v) {
+            d->oom = 1;
+            return;
+        }
+        d->v = v;
+        d->cap = n;
+    }
+    d->v[d->n++] = d->record;
+}
+
+int fuzz_dump_records(const stream *s, size_t **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    size_t nconns = stream_conn_count(s);
+    walk_conn *conns = nconns ? mem_calloc(nconns, sizeof *conns) : NULL;
+    if (nconns && !conns)
+        return -1;
+    dump_list d = {NULL, 0, 0, 0, 0};
+    walk_fns fn = {dumps_frame, NULL, &d};
+    for (size_t i = 0; i < s->nrecords && !d.oom; i++) {
+        const stream_record *r = &s->records[i];
+        if (!record_is_conn_op(r))
+            continue;
+        d.record = i;
+        walk_conn_op(r, &conns[r->id]);
+        walk_record(s, r, &conns[r->id], &fn);
+    }
+    mem_free(conns);
+    if (d.oom) {
+        mem_free(d.v);
+        return -1;
+    }
+    *out = d.v;
+    *n = d.n;
+    return 0;
+}
+
 void fuzz_pid_patch(uint8_t *payload, const fuzz_pid_site *sites, size_t n, uint32_t proc,
                     int32_t pid) {
     for (size_t i = 0; i < n; i++)
@@ -953,6 +1011,28 @@ const char *fuzz_signal_name(int sig, char *buf, size_t n) {
         }
     snprintf(buf, n, "SIG%d", sig);
     return buf;
+}
+
+int fuzz_parse_duration(const char *text, uint64_t *ms, char *err, size_t errlen) {
+    char *end = NULL;
+    double v = text && *text ? strtod(text, &end) : -1.0;
+    double scale = -1.0;
+    if (end && end != text && v >= 0.0) {
+        if (*end == '\0' || strcmp(end, "s") == 0)
+            scale = 1000.0;
+        else if (strcmp(end, "ms") == 0)
+            scale = 1.0;
+        else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+            scale = 60000.0;
+        else if (strcmp(end, "h") == 0)
+            scale = 3600000.0;
+    }
+    if (scale < 0.0 || v * scale > 1e15) {
+        snprintf(err, errlen, "expected a duration such as 60s, 5m or 500ms, found '%s'", text ? text : "");
+        return -1;
+    }
+    *ms = (uint64_t)(v * scale + 0.5);
+    return 0;
 }
 
 /* ---- stream helpers -------------------------------------------------------------------------- */
@@ -1868,37 +1948,106 @@ static int min_try_payload(minimiser *mn, stream *cur, size_t idx, const uint8_t
     return 0;
 }
 
-/* Inside WRITE records: remove chunks of bytes, a frame at a time first, then smaller. */
+/* Joins records i and i+1 (WRITEs on one connection) into one write. */
+static int min_join(const stream *cur, size_t i, stream *out) {
+    stream_init(out, cur->rev);
+    for (uint32_t p = 0; p < cur->nprocs; p++)
+        if (stream_add_proc(out, cur->procs[p].recorded_pid, cur->procs[p].name) < 0)
+            goto fail;
+    for (size_t k = 0; k < cur->nrecords; k++) {
+        const stream_record *r = &cur->records[k];
+        if (k == i + 1)
+            continue;
+        if (k != i) {
+            if (stream_append(out, r->op, r->flags, r->id, cur->payload + r->offset, r->len) != 0)
+                goto fail;
+            continue;
+        }
+        const stream_record *n = &cur->records[i + 1];
+        uint8_t *joined = mem_alloc((size_t)r->len + n->len + 1);
+        if (!joined)
+            goto fail;
+        memcpy(joined, cur->payload + r->offset, r->len);
+        memcpy(joined + r->len, cur->payload + n->offset, n->len);
+        int rc = stream_append(out, r->op, r->flags, r->id, joined, r->len + n->len);
+        mem_free(joined);
+        if (rc != 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    stream_release(out);
+    return -1;
+}
+
+/* Removes bytes [at, at + take) of WRITE record idx if the predicate still holds. */
+static int min_cut(minimiser *mn, stream *cur, size_t idx, size_t at, size_t take) {
+    const stream_record *r = &cur->records[idx];
+    uint8_t *p = mem_alloc(r->len);
+    if (!p) {
+        mn->oom = 1;
+        return 0;
+    }
+    const uint8_t *old = cur->payload + r->offset;
+    memcpy(p, old, at);
+    memcpy(p + at, old + at + take, r->len - at - take);
+    int ok = min_try_payload(mn, cur, idx, p, (uint32_t)(r->len - take));
+    mem_free(p);
+    return ok;
+}
+
+/* Inside WRITE records: neighbouring writes on one connection joined (a split frame whose
+ * split does not matter becomes one write), whole frames removed, then for writes that are
+ * not whole frames (garbage, partial frames) the odd tail and smaller chunks, a bounded number
+ * of tries per record. */
 static void min_bytes(minimiser *mn, stream *cur) {
     const size_t fs = cur->frame_size;
+    for (size_t i = 0; i + 1 < cur->nrecords && !mn->stop && !mn->oom;) {
+        const stream_record *a = &cur->records[i], *b = &cur->records[i + 1];
+        if (a->op == STREAM_OP_WRITE && b->op == STREAM_OP_WRITE && a->id == b->id &&
+            a->flags == b->flags) {
+            stream cand;
+            if (min_join(cur, i, &cand) != 0) {
+                mn->oom = 1;
+                return;
+            }
+            if (min_test(mn, &cand)) {
+                min_take(cur, &cand);
+                continue; /* record i grew: try joining it with the next one too */
+            }
+            stream_release(&cand);
+        }
+        i++;
+    }
     for (size_t idx = 0; idx < cur->nrecords && !mn->stop && !mn->oom; idx++) {
         if (cur->records[idx].op != STREAM_OP_WRITE)
             continue;
-        for (size_t chunk = fs; chunk >= 1 && !mn->stop && !mn->oom; chunk /= 2) {
-            size_t at = 0;
-            while (!mn->stop && !mn->oom) {
-                const stream_record *r = &cur->records[idx];
-                if (at >= r->len || r->len <= 1)
+        for (size_t at = 0; !mn->stop && !mn->oom;) {
+            size_t len = cur->records[idx].len;
+            if (at + fs > len || len <= fs)
+                break;
+            if (!min_cut(mn, cur, idx, at, fs))
+                at += fs;
+        }
+        size_t len = cur->records[idx].len;
+        if (len % fs == 0)
+            continue;
+        if (len > fs)
+            min_cut(mn, cur, idx, len - len % fs, len % fs);
+        int budget = 48;
+        for (size_t chunk = fs / 2; chunk >= 1 && budget > 0 && !mn->stop && !mn->oom; chunk /= 2) {
+            for (size_t at = 0; budget > 0 && !mn->stop && !mn->oom;) {
+                len = cur->records[idx].len;
+                if (at >= len || len <= 1)
                     break;
-                size_t take = chunk < r->len - at ? chunk : r->len - at;
-                uint8_t *p = mem_alloc(r->len);
-                if (!p) {
-                    mn->oom = 1;
-                    return;
-                }
-                const uint8_t *old = cur->payload + r->offset;
-                memcpy(p, old, at);
-                memcpy(p + at, old + at + take, r->len - at - take);
-                uint32_t nl = (uint32_t)(r->len - take);
-                int ok = min_try_payload(mn, cur, idx, p, nl);
-                mem_free(p);
-                if (!ok)
+                size_t take = chunk < len - at ? chunk : len - at;
+                if (take >= len)
+                    break;
+                budget--;
+                if (!min_cut(mn, cur, idx, at, take))
                     at += take;
             }
             if (chunk == 1)
-                break;
-            /* Below a frame only the tail is worth cutting finely when the write is framed. */
-            if (chunk == fs && cur->records[idx].len % fs == 0)
                 break;
         }
     }
@@ -1941,6 +2090,41 @@ static void min_fields(minimiser *mn, stream *cur) {
     }
 }
 
+/* Tries the stream made of the records for which keep_fn says 1. */
+static void min_try_keep(minimiser *mn, stream *cur, int (*keep_fn)(const stream_record *r, size_t i, size_t arg),
+                         size_t arg) {
+    uint8_t *keep = mem_alloc(cur->nrecords ? cur->nrecords : 1);
+    if (!keep) {
+        mn->oom = 1;
+        return;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < cur->nrecords; i++)
+        kept += keep[i] = (uint8_t)keep_fn(&cur->records[i], i, arg);
+    if (kept < cur->nrecords) {
+        stream cand;
+        if (min_subset(cur, keep, &cand) != 0)
+            mn->oom = 1;
+        else if (min_test(mn, &cand))
+            min_take(cur, &cand);
+        else
+            stream_release(&cand);
+    }
+    mem_free(keep);
+}
+
+static int keep_upto(const stream_record *r, size_t i, size_t last) {
+    (void)r;
+    return i <= last;
+}
+
+/* Records that put bytes on the wire, and SPAWN (the executor opens connections itself). */
+static int keep_sending(const stream_record *r, size_t i, size_t arg) {
+    (void)i;
+    (void)arg;
+    return r->op == STREAM_OP_WRITE || r->op == STREAM_OP_DUMP || r->op == STREAM_OP_SPAWN;
+}
+
 int fuzz_minimise(const stream *in, fuzz_pred_fn pred, void *ctx, fuzz_min_config *cfg,
                   stream *out, char *err, size_t errlen) {
     minimiser mn;
@@ -1948,12 +2132,15 @@ int fuzz_minimise(const stream *in, fuzz_pred_fn pred, void *ctx, fuzz_min_confi
     mn.pred = pred;
     mn.ctx = ctx;
     mn.cfg = cfg;
-    mn.max_tests = cfg->max_tests ? cfg->max_tests : 2000;
+    mn.max_tests = cfg->max_tests ? cfg->max_tests : 400;
     cfg->tests = 0;
     if (fuzz_stream_copy(in, out) != 0) {
         snprintf(err, errlen, "minimise: out of memory");
         return -1;
     }
+    if (cfg->fail_record + 1 < out->nrecords)
+        min_try_keep(&mn, out, keep_upto, cfg->fail_record);
+    min_try_keep(&mn, out, keep_sending, 0);
     for (int round = 0; round < 3 && !mn.stop && !mn.oom; round++) {
         size_t before_records = out->nrecords, before_bytes = out->payload_len;
         min_records(&mn, out);

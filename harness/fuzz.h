@@ -106,6 +106,9 @@ typedef struct {
     int proc;           /* owning process index, -1 if none */
 } fuzz_conn_state;
 
+/* A connection id the model keeps apart from the others (the executor's own connection). */
+#define FUZZ_CONN_CONTROL 0xffffu
+
 /* Returns a model for revision rev with the given planted faults (0 for a correct server), or
  * NULL when out of memory. Liveness: every pid alive until fuzz_model_set_liveness. */
 fuzz_model *fuzz_model_new(proto_rev rev, unsigned faults);
@@ -170,6 +173,12 @@ typedef struct {
  * mem_alloc (NULL when none). Returns 0 or -1 when out of memory. */
 int fuzz_pid_sites(const stream *s, fuzz_pid_site **out, size_t *n);
 
+/* Indices of the records that make the server print a DUMP_REMAINING report (DUMP records,
+ * and WRITE records carrying a DUMP_REMAINING frame the server will handle), ascending, in
+ * *out (mem_alloc; NULL when none). Only at these records does a server look at which pids
+ * are alive. Returns 0 or -1 when out of memory. */
+int fuzz_dump_records(const stream *s, size_t **out, size_t *n);
+
 /* Writes pid into every site of process proc in payload (a copy of stream.payload). */
 void fuzz_pid_patch(uint8_t *payload, const fuzz_pid_site *sites, size_t n, uint32_t proc,
                     int32_t pid);
@@ -199,6 +208,11 @@ const char *fuzz_signal_name(int sig, char *buf, size_t n);
 /* Turns any text into a file-name-safe signature (letters, digits, '-', '_', '.'). */
 void fuzz_signature_clean(char *sig);
 
+/* Parses a duration: a number with an optional unit ms, s, m or h ("500ms", "60s", "5m",
+ * "1.5h"; no unit means seconds). Returns 0 and *ms, or -1 with
+ * "expected a duration such as 60s, 5m or 500ms, found 'x'" in err. */
+int fuzz_parse_duration(const char *text, uint64_t *ms, char *err, size_t errlen);
+
 /* ---- minimising ------------------------------------------------------------------------------ */
 
 /* Returns 1 if the candidate still shows the failure being minimised, 0 if not, -1 to stop
@@ -206,11 +220,15 @@ void fuzz_signature_clean(char *sig);
 typedef int (*fuzz_pred_fn)(void *ctx, const stream *candidate);
 
 typedef struct {
-    uint32_t max_tests;  /* predicate calls allowed (0 means 2000) */
+    uint32_t max_tests;  /* predicate calls allowed (0 means 400) */
+    size_t fail_record;  /* record where the failure showed (records after it are tried
+                            away first); nrecords or more when unknown */
     uint32_t tests;      /* out: predicate calls made */
 } fuzz_min_config;
 
-/* Shrinks in (for which pred holds) ddmin-style: first whole records (chunks of halving size),
+/* Shrinks in (for which pred holds) ddmin-style: first two quick cuts (everything after
+ * fail_record; every record that sends no bytes except SPAWN), then whole records (chunks of
+ * halving size),
  * then frames inside WRITE records (removing frames, dropping trailing bytes), then fields
  * (frame fields set to zero or a small value, one at a time). Every step keeps the predicate
  * true. *out receives the smallest stream found (initialised here; release it). Returns 0, or

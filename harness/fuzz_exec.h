@@ -84,7 +84,7 @@ typedef struct fuzz_exec fuzz_exec;
  * cfg are copied. Returns 0 and *out, or -1 with the reason in err. */
 int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_t errlen);
 
-/* Runs stream s (its revision must be the executor's) and fills *o (initialised by the caller
+/* Runs stream s (its frame size must be the executor's revision's) and fills *o (initialised by the caller
  * with fuzz_outcome_init; reset here). After a FUZZ_FAIL or FUZZ_ERROR the next run starts
  * with a fresh server. Returns o->verdict. */
 fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o);
@@ -92,6 +92,10 @@ fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o);
 /* Stops the server and starts a fresh one with an empty model. Returns 0 or -1 with err
  * (attach mode: only the model is reset). */
 int fuzz_exec_restart(fuzz_exec *x, char *err, size_t errlen);
+
+/* Forgets the server's state: the next run starts with a fresh server (differential mode
+ * calls this when two servers disagree). */
+void fuzz_exec_invalidate(fuzz_exec *x);
 
 /* How the server was isolated (srvproc's note) or NULL. */
 const char *fuzz_exec_note(const fuzz_exec *x);
