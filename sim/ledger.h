@@ -82,6 +82,9 @@ void ledger_free(ledger *l);
 /* Sets the clock used for kernel load times and ages (nanoseconds, monotonic). */
 void ledger_set_time(ledger *l, uint64_t now_ns);
 
+/* Replaces the output callback (NULL: render nothing), e.g. to render only the dumps. */
+void ledger_set_emit(ledger *l, ledger_emit_fn emit, void *ctx);
+
 /* Replaces the liveness predicate (for example when processes are added). */
 void ledger_set_liveness(ledger *l, ledger_dead_fn is_dead, void *ctx);
 
