@@ -144,6 +144,7 @@ int cmd_import(int argc, char **argv) {
     else
         import_report_text(&r, log, &ro, &out);
     fwrite(sbuf_str(&out), 1, out.len, stdout);
+    fflush(stdout); /* the report before the "wrote FILE" lines, even when both are redirected */
     sbuf_release(&out);
 
     if (timeline && import_write_timeline(&r, log, timeline, err, sizeof err) < 0) {

@@ -129,6 +129,26 @@ START_TEST(seed_trace_hex_v144) {
 }
 END_TEST
 
+/* The richer example of docs/import.md. */
+START_TEST(story_log_statuses) {
+    import_result r;
+    import_path(DATA "story_v144.log", NULL, &r);
+    ck_assert_int_eq(r.rev, PROTO_V144);
+    ck_assert_uint_eq(r.nbuffers, 4);
+    ck_assert_int_eq(r.buffers[0].status, IMPORT_FULLY_FREED);
+    ck_assert_int_eq(r.buffers[1].status, IMPORT_REMAINING);
+    ck_assert_int_eq(r.buffers[1].max_ref_count, 2);
+    ck_assert_int_eq(r.buffers[2].status, IMPORT_CLEANED_UP);
+    ck_assert_int_eq(r.buffers[3].status, IMPORT_LEAKED);
+    ck_assert_uint_eq(r.buffers[3].buffer_id, r.buffers[0].buffer_id);
+    ck_assert_int_eq(r.dumps[0].agrees, 1);
+    ck_assert_uint_eq(r.nfindings, 0);
+    ck_assert_uint_eq(r.nwarnings, 1);
+    ck_assert_uint_eq(r.warnings[0].line, 13);
+    import_result_release(&r);
+}
+END_TEST
+
 START_TEST(dump_that_disagrees) {
     import_result r;
     import_path(DATA "seed_trace_disagree.log", NULL, &r);
@@ -682,6 +702,7 @@ static Suite *import_suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, seed_trace_log);
     tcase_add_test(tc, seed_trace_hex_v144);
+    tcase_add_test(tc, story_log_statuses);
     tcase_add_test(tc, dump_that_disagrees);
     tcase_add_test(tc, malformed_lines_are_warnings);
     tcase_add_test(tc, noise_and_interleaving);
