@@ -12,7 +12,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +34,7 @@
 
 extern char **environ;
 
+#define PATH_LEN 4096 /* Linux PATH_MAX, kept local: harness/ has a limits.h of its own */
 #define CHUNK_LINES 4096
 #define MAX_LINE_BYTES (1u << 20) /* a longer run without '\n' is cut into lines */
 
@@ -192,7 +192,7 @@ int srvproc_reference_path(char *buf, size_t len, char *err, size_t errlen) {
     if (file_exists(buf, X_OK))
         return 0;
 #endif
-    char dir[PATH_MAX];
+    char dir[PATH_LEN];
     self_dir(dir, sizeof dir);
     snprintf(buf, len, "%s/allocsim-server", dir);
     if (dir[0] && file_exists(buf, X_OK))
@@ -221,7 +221,7 @@ int srvproc_shim_path(char *buf, size_t len, char *err, size_t errlen) {
     if (file_exists(buf, R_OK))
         return 0;
 #endif
-    char dir[PATH_MAX];
+    char dir[PATH_LEN];
     self_dir(dir, sizeof dir);
     snprintf(buf, len, "%s/../lib/liballocsim_shim.so", dir);
     if (dir[0] && file_exists(buf, R_OK))
@@ -342,12 +342,12 @@ static int command_executable(const char *cmd, char *buf, size_t len) {
     const char *path = getenv("PATH");
     if (!path)
         path = "/usr/bin:/bin";
-    char word[PATH_MAX];
+    char word[PATH_LEN];
     snprintf(word, sizeof word, "%s", buf);
     while (*path) {
         const char *colon = strchr(path, ':');
         size_t dlen = colon ? (size_t)(colon - path) : strlen(path);
-        char cand[2 * PATH_MAX + 2];
+        char cand[2 * PATH_LEN + 2];
         snprintf(cand, sizeof cand, "%.*s/%s", (int)dlen, path, word);
         if (strlen(cand) < len && file_exists(cand, X_OK)) {
             snprintf(buf, len, "%s", cand);
@@ -858,7 +858,7 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
         return -1;
     }
     p->owned = 1;
-    char exe[PATH_MAX], shim[PATH_MAX];
+    char exe[PATH_LEN], shim[PATH_LEN];
     const char *argv[64];
     int argc = 0;
     char *shcmd = NULL;
@@ -896,7 +896,7 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
         snprintf(p->socket_path, sizeof p->socket_path, "%s", cfg->socket_path);
     } else {
         srvproc_isolation iso = cfg->isolation;
-        char why[PATH_MAX + 128] = "";
+        char why[PATH_LEN + 128] = "";
         if (iso == SRVPROC_ISOLATE_AUTO) {
             int possible = exe[0] ? srvproc_preload_possible(exe, why, sizeof why) : 1;
             iso = possible == 0 ? SRVPROC_ISOLATE_LOCK : SRVPROC_ISOLATE_SHIM;
@@ -1205,7 +1205,7 @@ void srvproc_free(srvproc *p) {
         if (fds[i] >= 0)
             close(fds[i]);
     if (p->private_dir) {
-        char path[PATH_MAX];
+        char path[PATH_LEN];
         snprintf(path, sizeof path, "%s/server.sock", p->private_dir);
         unlink(path);
         rmdir(p->private_dir);

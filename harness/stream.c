@@ -500,6 +500,18 @@ int stream_parse(const uint8_t *data, size_t len, const char *name, stream *out,
                  proto_rev_names(), q);
         return -1;
     }
+    for (size_t i = strlen(rev_name); i < STREAM_REVISION_LEN; i++) {
+        if (data[16 + i] != 0) {
+            snprintf(err, errlen,
+                     "%s: bad revision field: expected NUL padding after '%s', found 0x%02x at byte %zu",
+                     name, rev_name, data[16 + i], 16 + i);
+            return -1;
+        }
+    }
+    if (get32(data + 36) != 0) {
+        snprintf(err, errlen, "%s: bad reserved field: expected 0, found %u", name, get32(data + 36));
+        return -1;
+    }
     uint32_t frame_size = get32(data + 12);
     if (frame_size != proto_rev_get(rev)->frame_size) {
         snprintf(err, errlen, "%s: bad frame size: expected %zu (revision %s), found %u", name,
@@ -532,13 +544,17 @@ int stream_parse(const uint8_t *data, size_t len, const char *name, stream *out,
                      name, i, pos, nlen, len - pos - 6);
             goto fail;
         }
+        if (memchr(data + pos + 6, '\0', nlen)) {
+            snprintf(err, errlen, "%s: process entry %u at byte %zu: expected a name without NUL bytes",
+                     name, i, pos);
+            goto fail;
+        }
         char *nm = mem_strndup((const char *)data + pos + 6, nlen);
         if (!nm || stream_add_proc(out, pid, nm) < 0) {
             mem_free(nm);
             snprintf(err, errlen, "%s: out of memory", name);
             goto fail;
         }
-        /* mem_strndup stops at a NUL inside the name; the copy in stream_add_proc too. */
         mem_free(nm);
         pos += 6 + (size_t)nlen;
     }

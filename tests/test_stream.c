@@ -281,6 +281,17 @@ START_TEST(test_corruption_errors) {
     fix_digest(b, len);
     expect_error(b, len,
                  "x.allocstream: truncated process entry 0 at byte 56: expected 300 name bytes, found 260");
+    memcpy(b, good, len);
+    b[27] = 4; /* after "v144" in the NUL-padded revision field */
+    expect_error(b, len, "x.allocstream: bad revision field: expected NUL padding after 'v144', found 0x04 at byte 27");
+    memcpy(b, good, len);
+    b[36] = 1;
+    expect_error(b, len, "x.allocstream: bad reserved field: expected 0, found 1");
+
+    memcpy(b, good, len);
+    b[64] = 0; /* inside "decode": names are text, one encoding per stream */
+    fix_digest(b, len);
+    expect_error(b, len, "x.allocstream: process entry 0 at byte 56: expected a name without NUL bytes");
     free(b);
     mem_free(good);
     stream_release(&s);
