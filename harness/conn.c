@@ -39,6 +39,20 @@ const char *conn_status_name(conn_status st) {
     return "error";
 }
 
+/* Largest frame-aligned send() that the kernel queues as one buffer: AF_UNIX stream sockets
+ * cut a write into buffers of at most about 36 KiB and half the send buffer. */
+static void conn_set_chunk(conn *c) {
+    int sndbuf = 0;
+    socklen_t l = sizeof sndbuf;
+    size_t cap = 32768;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l) == 0 && sndbuf > 0 &&
+        (size_t)sndbuf / 2 > 64 && (size_t)sndbuf / 2 - 64 < cap)
+        cap = (size_t)sndbuf / 2 - 64;
+    c->max_chunk = cap / c->frame_size * c->frame_size;
+    if (c->max_chunk < c->frame_size)
+        c->max_chunk = c->frame_size;
+}
+
 conn_status conn_open(conn *c, const char *path, proto_rev rev, int timeout_ms, char *err,
                       size_t errlen) {
     memset(c, 0, sizeof *c);
@@ -64,6 +78,7 @@ conn_status conn_open(conn *c, const char *path, proto_rev rev, int timeout_ms, 
         }
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
             c->fd = fd;
+            conn_set_chunk(c);
             return CONN_OK;
         }
         int e = errno;
@@ -100,10 +115,21 @@ conn_status conn_send(conn *c, const void *bytes, size_t len, char *err, size_t 
     size_t done = 0;
     int64_t deadline = now_ms() + c->timeout_ms;
     count_replies(c, p, len, c->bytes_sent);
+    size_t chunk = len;
+    if (c->bytes_sent % c->frame_size == 0 && len % c->frame_size == 0) {
+        size_t max = c->max_chunk ? c->max_chunk : 32768 / c->frame_size * c->frame_size;
+        if (chunk > max)
+            chunk = max;
+    }
+    size_t chunk_end = chunk;
     while (done < len) {
-        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
+        /* After a short send, finish the chunk before starting the next, so later sends
+         * start at frame boundaries again. */
+        ssize_t n = send(c->fd, p + done, chunk_end - done, MSG_NOSIGNAL);
         if (n > 0) {
             done += (size_t)n;
+            if (done == chunk_end)
+                chunk_end = len - done < chunk ? len : done + chunk;
             continue;
         }
         if (n < 0 && errno == EINTR)

@@ -8,6 +8,11 @@
  * connection counts the QUERY and DEVICE_INFO_QUERY frames it sent and always reads their
  * replies (at the next fence, read or close): the real server dies of SIGPIPE when a client
  * leaves before its reply.
+ *
+ * Whole frames are never cut by the transport: the real v72/v112 server reads each message
+ * with one recv() and no MSG_WAITALL, so a frame split over two kernel socket buffers could
+ * reach it in two halves. A frame-aligned send is therefore issued in chunks that each fit
+ * one socket buffer (at most 32 KiB, whole frames).
  */
 #ifndef ALLOCSIM_CONN_H
 #define ALLOCSIM_CONN_H
@@ -37,6 +42,7 @@ typedef struct {
     uint64_t bytes_sent;     /* position in the byte stream, for frame alignment */
     uint64_t replies_pending; /* replies the server owes for frames sent and not yet read */
     uint64_t frames_sent;    /* frames started (at frame boundaries of the byte stream) */
+    size_t max_chunk;        /* bytes per send() for frame-aligned data (0: 32 KiB) */
 } conn;
 
 /* Connects to the socket at path (retrying while the listen backlog is full, up to
@@ -44,7 +50,9 @@ typedef struct {
 conn_status conn_open(conn *c, const char *path, proto_rev rev, int timeout_ms, char *err,
                       size_t errlen);
 
-/* Sends len bytes exactly (any content: frames, part of one, garbage). Counts the QUERY and
+/* Sends len bytes exactly (any content: frames, part of one, garbage). When the connection is
+ * at a frame boundary and len is a multiple of the frame size, every send() carries whole
+ * frames only (see above); anything else is sent as given. Counts the QUERY and
  * DEVICE_INFO_QUERY frames that start at frame boundaries of this connection's byte stream
  * (types the revision answers) as pending replies. Precondition: c is open. */
 conn_status conn_send(conn *c, const void *bytes, size_t len, char *err, size_t errlen);

@@ -4,6 +4,8 @@
  * fence in the middle of a frame. Misbehaving peers are the other end of a socketpair. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,58 @@ START_TEST(test_split_query_counted_once) {
 }
 END_TEST
 
+/* The peer reads like the real v72 server: one recv(72) per message, no MSG_WAITALL. */
+typedef struct {
+    int fd;
+    size_t total;
+    size_t messages;
+    size_t short_reads;
+} single_recv_peer;
+
+static void *single_recv_main(void *arg) {
+    single_recv_peer *p = arg;
+    uint8_t buf[72];
+    size_t got = 0;
+    while (got < p->total) {
+        ssize_t n = recv(p->fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        p->messages++;
+        if (n != 72)
+            p->short_reads++;
+    }
+    return NULL;
+}
+
+START_TEST(test_big_send_keeps_frames_whole) {
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    conn c;
+    memset(&c, 0, sizeof c);
+    c.fd = sv[0];
+    c.rev = PROTO_V72;
+    c.frame_size = 72;
+    c.timeout_ms = WAIT_MS;
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    const size_t frames = 60000; /* 4.3 MB: many socket buffers */
+    uint8_t *data = calloc(frames, 72);
+    for (size_t i = 0; i < frames; i++)
+        data[i * 72] = PROTO_ALLOC;
+    single_recv_peer peer = {sv[1], frames * 72, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, single_recv_main, &peer);
+    char err[256];
+    ck_assert_int_eq(conn_send(&c, data, frames * 72, err, sizeof err), CONN_OK);
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(peer.short_reads, 0);
+    ck_assert_uint_eq(peer.messages, frames);
+    free(data);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("conn");
     TCase *tc = tcase_create("core");
@@ -266,6 +320,7 @@ int main(void) {
     tcase_add_test(tc, test_wrong_reply_type);
     tcase_add_test(tc, test_fence_mid_frame_refused);
     tcase_add_test(tc, test_split_query_counted_once);
+    tcase_add_test(tc, test_big_send_keeps_frames_whole);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
