@@ -208,6 +208,7 @@ typedef struct {
     int32_t dead_pid;
     uint64_t dead_removed;
     int pre_v72_noted;
+    int stream_full;
     size_t event_lines;
 } imp;
 
@@ -320,6 +321,13 @@ static void st_check(imp *x, int rc) {
 
 static int st_new_proc(imp *x, int32_t recorded_pid, const char *name) {
     stream *s = &x->r->stream;
+    if (s->nprocs >= UINT16_MAX) { /* records name processes with a u16 */
+        if (!x->stream_full)
+            warn(x, x->line, "more than %u processes: the stream leaves out the later ones",
+                 (unsigned)UINT16_MAX);
+        x->stream_full = 1;
+        return -1;
+    }
     int proc = stream_add_proc(s, recorded_pid, name);
     if (proc < 0) {
         x->oom = 1;
@@ -479,6 +487,10 @@ static void lc_alloc(imp *x, const srvline *s) {
     if (!devset_has(&b->live, s->device_id)) {
         if (devset_add(&b->live, s->device_id, s->pid) < 0)
             x->oom = 1;
+        lc_owned_by(x, b, s->pid);
+    } else if (s->kind == SRVLINE_ALLOC) {
+        /* the server made a new entry (the log lost its free): the new PID owns it */
+        b->live.owner[devset_pos(&b->live, s->device_id)] = s->pid;
         lc_owned_by(x, b, s->pid);
     }
     if (devset_add(&b->allocated, s->device_id, 0) < 0)
