@@ -1186,9 +1186,10 @@ static void gen_read_replies(gen *g, int conn, int proves_all) {
 }
 
 /* Brings a connection left inside a frame (by garbage) back to a frame boundary without
- * touching the server's state: the completing bytes are all 4 (RESPONSE), which every
- * revision answers with "Unknown message type: 4" at most. In v144 a whole frame of them is
- * sent, so that once the resync has dropped the garbage it finds a frame start. */
+ * touching the server's state: each write completes the frame the server holds, with bytes
+ * of value 4 (RESPONSE), which every revision answers with "Unknown message type: 4" at most.
+ * Each round either ends on a boundary or makes the v144 resync drop one more byte, so it
+ * stops within ten rounds (the tenth drop closes the connection). */
 static void gen_realign(gen *g, int conn) {
     uint8_t fill[PROTO_MAX_FRAME];
     memset(fill, PROTO_RESPONSE, sizeof fill);
@@ -1196,7 +1197,7 @@ static void gen_realign(gen *g, int conn) {
         fuzz_conn_state st = fuzz_model_conn(g->m, (uint16_t)conn);
         if (!st.open || st.server_closed || st.pending == 0)
             return;
-        gen_write(g, conn, fill, g->v144 ? g->fs : g->fs - st.pending);
+        gen_write(g, conn, fill, g->fs - st.pending);
     }
 }
 
@@ -1279,6 +1280,22 @@ static void gen_close_conn(gen *g, int conn, int abort) {
 static void gen_close(gen *g, int p, int abort) {
     if (g->procs[p].conn >= 0)
         gen_close_conn(g, g->procs[p].conn, abort);
+}
+
+/* Makes conn of process p active and proven handled before a write whose effect must not
+ * mix with earlier ones (an abrupt close, garbage). The fence may have to close conn; then
+ * another connection is opened. Returns the connection to write on, or -1. */
+static int gen_quiet_conn(gen *g, int p, int conn) {
+    gen_use(g, conn);
+    if (g->unconfirmed[conn])
+        gen_fence(g, conn);
+    fuzz_conn_state st = fuzz_model_conn(g->m, (uint16_t)conn);
+    if (st.open && !st.server_closed)
+        return conn;
+    conn = gen_conn_of(g, p);
+    if (conn >= 0)
+        gen_use(g, conn);
+    return conn;
 }
 
 static int gen_pick_alive(gen *g) {
@@ -1503,12 +1520,16 @@ static void op_sizes(gen *g, int p, int conn) {
 static void op_badmsg(gen *g, int p, int conn) {
     uint8_t types[16];
     int n = 0;
-    types[n++] = 0;
     types[n++] = PROTO_RESPONSE;
     types[n++] = PROTO_DEVICE_INFO_RESPONSE;
-    types[n++] = 13;
-    types[n++] = 200;
-    types[n++] = 255;
+    /* In v144 a type outside 1..12 desynchronises the connection (the one-byte resync), which
+     * is garbage rather than a bad message: only with the garbage feature. */
+    if (!g->v144 || (g->feat & FUZZ_F_GARBAGE)) {
+        types[n++] = 0;
+        types[n++] = 13;
+        types[n++] = 200;
+        types[n++] = 255;
+    }
     for (uint8_t t = 1; t <= PROTO_DUMP_KERNELS && n < 16; t++)
         if (!proto_type_handled(g->rev, t) && t != PROTO_RESPONSE && t != PROTO_DEVICE_INFO_RESPONSE)
             types[n++] = t;
@@ -1613,9 +1634,9 @@ static void op_merge(gen *g, int p, int conn) {
 }
 
 static void op_truncate(gen *g, int p, int conn) {
-    gen_use(g, conn);
-    if (g->unconfirmed[conn])
-        gen_fence(g, conn);
+    conn = gen_quiet_conn(g, p, conn);
+    if (conn < 0)
+        return;
     proto_msg m = gen_msg(PROTO_ALLOC, gen_device(g), gen_size(g), gen_buffer_type(g), g->procs[p].pid,
                           gen_id(g));
     uint8_t frame[PROTO_MAX_FRAME];
@@ -1626,9 +1647,9 @@ static void op_truncate(gen *g, int p, int conn) {
 }
 
 static void op_earlyclose(gen *g, int p, int conn) {
-    gen_use(g, conn);
-    if (g->unconfirmed[conn])
-        gen_fence(g, conn);
+    conn = gen_quiet_conn(g, p, conn);
+    if (conn < 0)
+        return;
     uint8_t type = rng_chance(&g->rng, 70) || !proto_type_handled(g->rev, PROTO_DEVICE_INFO_QUERY)
                        ? PROTO_QUERY
                        : PROTO_DEVICE_INFO_QUERY;
@@ -1658,9 +1679,9 @@ static uint8_t gen_garbage_byte(gen *g) {
 }
 
 static void op_garbage(gen *g, int p, int conn) {
-    gen_use(g, conn);
-    if (g->unconfirmed[conn])
-        gen_fence(g, conn);
+    conn = gen_quiet_conn(g, p, conn);
+    if (conn < 0)
+        return;
     uint8_t buf[3 * PROTO_MAX_FRAME + PROTO_MAX_FRAME];
     size_t len;
     if (g->v144 && rng_chance(&g->rng, 50)) {
