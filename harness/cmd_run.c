@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "cmds.h"
+#include "budget.h"
 #include "mem.h"
 #include "plot.h"
 #include "runner.h"
@@ -50,6 +51,7 @@ typedef struct {
     srvproc_isolation isolation;
     int jobs;
     int skip_incompatible; /* check: a scenario needing more devices than --protocol allows is skipped */
+    budget lim;            /* --max-frames, --max-buffers, --max-statements, --max-memory */
 } run_opts;
 
 static void run_usage(FILE *f) {
@@ -66,6 +68,7 @@ static void run_usage(FILE *f) {
             "simulation:\n"
             "  --protocol REV            %s (default: the scenario's, else v72)\n"
             "  --seed N                  override the scenario's seed\n"
+            "%s"
             "output:\n"
             "  --record FILE.allocstream  save the frames sent\n"
             "  --update-golden           rewrite the scenario's golden file (review with git diff)\n"
@@ -75,7 +78,7 @@ static void run_usage(FILE *f) {
             "  --tap                     TAP on stdout    --junit FILE   JUnit XML\n"
             "  -q, --quiet               only failures and the summary    -v  also print every dump\n"
             "exit status: 0 all held, 1 an expectation failed, 2 bad usage or scenario, 3 server failure\n",
-            proto_rev_names());
+            proto_rev_names(), budget_usage());
 }
 
 /* Parses the options shared by run and check; positional arguments go to paths.
@@ -84,11 +87,20 @@ static int parse_opts(int argc, char **argv, run_opts *o, const char ***paths, i
     memset(o, 0, sizeof *o);
     o->timeout_ms = 10000;
     o->jobs = 1;
+    budget_defaults(&o->lim);
     *paths = mem_calloc((size_t)argc + 1, sizeof **paths);
     *npaths = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char lerr[256];
+        int lr = budget_parse_option(argc, argv, &i, &o->lim, lerr, sizeof lerr);
+        if (lr < 0) {
+            fprintf(stderr, "allocsim: %s\n", lerr);
+            return 2;
+        }
+        if (lr > 0)
+            continue;
 #define NEED_VALUE                                                                                 \
     if (!v) {                                                                                      \
         fprintf(stderr, "allocsim: %s needs a value\n", a);                                        \
@@ -305,6 +317,7 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
 
     char *text = read_text_file(path, &len, err, sizeof err);
     if (!text) {
+        budget_explain(&o->lim, err, sizeof err);
         verdict_report_set_error(rep, 2, err);
         goto done;
     }
@@ -332,6 +345,7 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
     ro.seed = o->seed;
     ro.has_rev = o->has_rev;
     ro.rev = o->rev;
+    budget_apply_run(&o->lim, &ro);
     if (o->timeline || o->plot) {
         tl = timeline_new();
         ro.timeline = tl;
@@ -339,6 +353,7 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
     scn_run_info info;
     int rc = scn_run(script, &ro, &p, &info, err, sizeof err);
     if (rc != SCN_RUN_OK) {
+        budget_explain(&o->lim, err, sizeof err);
         verdict_report_set_error(rep, rc == SCN_RUN_FAILED ? 1 : 2, err);
         goto done;
     }
@@ -549,11 +564,17 @@ int cmd_run(int argc, char **argv) {
         mem_free(paths);
         return rc;
     }
+    budget_apply_memory(&o.lim);
     verdict_report rep;
     verdict_report_init(&rep, paths[0]);
     FILE *out = o.tap ? stderr : stdout;
     run_scenario(paths[0], &o, &rep, out);
-    verdict_print_human(&rep, o.tap ? stderr : stdout);
+    /* A scenario that cannot be read, parsed or simulated is one line on stderr, like a
+     * compiler error (`path:line:col: expected ..., found ...`): nothing was checked. */
+    if (rep.error_status == 2 && rep.ncases == 0 && rep.error)
+        fprintf(stderr, "%s\n", rep.error);
+    else
+        verdict_print_human(&rep, o.tap ? stderr : stdout);
     verdict_report *reps[1] = {&rep};
     emit_reports(reps, 1, &o);
     rc = verdict_report_status(&rep);
@@ -617,6 +638,7 @@ int cmd_check(int argc, char **argv) {
         mem_free(paths);
         return 2;
     }
+    budget_apply_memory(&o.lim);
     char **list = NULL;
     size_t n = 0, cap = 0;
     int bad = 0;

@@ -15,6 +15,7 @@
 
 #include "cmds.h"
 #include "dumpview.h"
+#include "budget.h"
 #include "mem.h"
 #include "sbuf.h"
 #include "scn.h"
@@ -29,8 +30,9 @@ static void usage(FILE *f) {
                "  --protocol REV       %s (default: the scenario's `protocol`, else v72)\n"
                "  --timeline FILE      write the memory timeline (TSV, docs/scenarios.md)\n"
                "  --check-determinism  run twice; fail if the output or digest differ\n"
-               "  --quiet              omit the per-message lines\n",
-            proto_rev_names());
+               "  --quiet              omit the per-message lines\n"
+               "%s",
+            proto_rev_names(), budget_usage());
 }
 
 static const char *type_name(uint8_t t, char *buf, size_t n) {
@@ -129,6 +131,7 @@ static long render_results(const plan *p, const scn_run_info *info, sbuf *out, s
 typedef struct {
     const char *path;
     scn_run_opts ro;
+    budget lim;
     const char *timeline_path;
     int determinism, quiet;
 } dry_args;
@@ -143,6 +146,7 @@ static int dry_once(const scn_script *s, const dry_args *a, timeline *tl, sbuf *
     ro.timeline = tl;
     int rc = scn_run(s, &ro, &p, &info, err, sizeof err);
     if (rc != SCN_RUN_OK) {
+        budget_explain(&a->lim, err, sizeof err);
         sbuf_printf(out, "%s\n", err);
         return rc == SCN_RUN_FAILED ? 1 : 2;
     }
@@ -174,10 +178,17 @@ static int write_file(const char *path, const sbuf *b) {
 static int parse_args(int argc, char **argv, dry_args *a) {
     memset(a, 0, sizeof *a);
     scn_run_opts_init(&a->ro);
+    budget_defaults(&a->lim);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(arg, "--dry-run") == 0) {
+        char lerr[256];
+        int lr = budget_parse_option(argc, argv, &i, &a->lim, lerr, sizeof lerr);
+        if (lr < 0) {
+            fprintf(stderr, "allocsim run: %s\n", lerr);
+            return -1;
+        }
+        if (lr > 0 || strcmp(arg, "--dry-run") == 0) {
             continue;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
@@ -231,9 +242,12 @@ int cmd_run_dry(int argc, char **argv) {
     int prc = parse_args(argc, argv, &a);
     if (prc != 0)
         return prc > 0 ? 0 : 2;
+    budget_apply_run(&a.lim, &a.ro);
+    budget_apply_memory(&a.lim);
     scn_script *s;
     char err[1024];
     if (scn_load_file(a.path, &s, err, sizeof err) < 0) {
+        budget_explain(&a.lim, err, sizeof err);
         fprintf(stderr, "%s\n", err);
         return 2;
     }

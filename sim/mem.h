@@ -20,4 +20,14 @@ char *mem_strndup(const char *s, size_t n);
  * fail, the default). Returns the number of allocations made since the last call. */
 long mem_fail_after(long countdown);
 
+/* Memory budget: once set (bytes > 0), an allocation that would make the bytes held through
+ * this module exceed the budget fails (returns NULL, like a host out of memory), so a run
+ * that asks for too much stops with an "out of memory" error instead of being killed by the
+ * kernel. Counts the allocator's usable sizes; call it before allocating anything that will
+ * be freed later. 0 removes the budget (the default). */
+void mem_set_limit(size_t bytes);
+
+/* 1 if an allocation has failed because of the budget. */
+int mem_limit_reached(void);
+
 #endif

@@ -97,6 +97,7 @@ typedef struct {
     run_proc *procs;
     uint64_t now;
     uint64_t serial;
+    uint64_t statements; /* executed so far, for max_statements */
     size_t cap_steps, cap_dumps;
     uint64_t touched[NDEVWORDS]; /* devices that ever got a frame (timeline after cleanup) */
     char msg[768];
@@ -210,6 +211,11 @@ static int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg
             s->reply = reply;
         }
     }
+    if (m->type == PROTO_ALLOC && r->o->max_buffers && ledger_count(r->led) > r->o->max_buffers) {
+        st_fail(r, st, "stopped at %" PRIu64 " buffers held by the server: the run's buffer limit (--max-buffers)",
+                r->o->max_buffers + 1);
+        return -2;
+    }
     if (m->device_id >= 0 && m->device_id < DEV_MAX_DEVICES)
         r->touched[m->device_id / 64] |= 1ull << (m->device_id % 64);
     if (r->o->timeline && (m->type == PROTO_ALLOC || m->type == PROTO_FREE))
@@ -219,7 +225,7 @@ static int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg
 
 static int frame_limit(run *r, const scn_stmt *st) {
     if (r->o->max_frames && r->p->frames >= r->o->max_frames) {
-        st_fail(r, st, "stopped after %" PRIu64 " frames (the run's frame limit)", r->o->max_frames);
+        st_fail(r, st, "stopped after %" PRIu64 " frames: the run's frame limit (--max-frames)", r->o->max_frames);
         return -2;
     }
     return 0;
@@ -970,6 +976,12 @@ static int proc_run(run *r, run_proc *pr) {
             return SCN_RUN_OK;
         }
         const scn_stmt *st = &f->v[f->i++];
+        /* Repeat lines count too: nested repeats with empty bodies would spin uncounted. */
+        if (r->o->max_statements && ++r->statements > r->o->max_statements) {
+            st_fail(r, st, "stopped after %" PRIu64 " statements: the run's statement limit (--max-statements)",
+                    r->o->max_statements);
+            return SCN_RUN_ERROR;
+        }
         if (st->op == SCN_REPEAT) {
             if (st->count > 0 && st->nbody > 0)
                 pr->stack[++pr->depth] = (run_frame){st->body, st->nbody, 0, st->count};

@@ -38,7 +38,12 @@ typedef struct {
     int keep_steps;        /* 1: store every step in plan.steps; 0: counts and digest only */
     int expected_text;     /* 1: render each dump's expected lines into plan.dumps[i].expected */
     timeline *timeline;    /* NULL: record no timeline */
-    uint64_t max_frames;   /* stop with SCN_RUN_ERROR beyond this many frames; 0: no limit */
+    /* Resource limits (0: no limit). Reaching one stops the run with SCN_RUN_ERROR and
+     * "path:line:col: stopped ...: the run's ... limit (--max-...)" in err, before the host
+     * runs out of memory or time. */
+    uint64_t max_frames;     /* frames sent */
+    uint64_t max_buffers;    /* buffers the server holds at once (ledger entries, all devices) */
+    uint64_t max_statements; /* statements executed, each repeat iteration counted again */
 } scn_run_opts;
 
 /* An error that an `expect error` statement asked for and got. */
