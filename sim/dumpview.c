@@ -574,34 +574,48 @@ static void compare_groups(const dumpview *e, const dumpview *a, diffs *d) {
     }
 }
 
-/* Dead-process entries are matched by mapped name, in printed (ascending pid) order. */
+/* The k-th entry of v whose pid maps to name, or NULL. */
+static const dumpview_dead *nth_dead(const dumpview *v, const mapper *m, const char *name,
+                                     size_t k) {
+    char pb[80];
+    for (size_t j = 0; j < v->ndead; j++)
+        if (strcmp(map_pid(m, v->dead[j].pid, pb, sizeof pb), name) == 0 && k-- == 0)
+            return &v->dead[j];
+    return NULL;
+}
+
+/* How many entries before v->dead[i] map to the same name as it. */
+static size_t dead_occurrence(const dumpview *v, const mapper *m, size_t i, const char *name) {
+    char pb[80];
+    size_t k = 0;
+    for (size_t j = 0; j < i; j++)
+        k += strcmp(map_pid(m, v->dead[j].pid, pb, sizeof pb), name) == 0;
+    return k;
+}
+
+/* Dead-process entries are matched by mapped name; a name cleaned up twice (the block is
+ * printed by every cleanup pass) is matched occurrence by occurrence. */
 static void compare_dead(const dumpview *e, const mapper *em, const dumpview *a,
                          const mapper *am, diffs *d) {
-    char p1[80], p2[80];
+    char name[80];
     for (size_t i = 0; i < e->ndead; i++) {
         const dumpview_dead *x = &e->dead[i];
-        const dumpview_dead *y = NULL;
-        map_pid(em, x->pid, p1, sizeof p1);
-        for (size_t j = 0; j < a->ndead && !y; j++)
-            if (strcmp(map_pid(am, a->dead[j].pid, p2, sizeof p2), p1) == 0)
-                y = &a->dead[j];
+        map_pid(em, x->pid, name, sizeof name);
+        const dumpview_dead *y = nth_dead(a, am, name, dead_occurrence(e, em, i, name));
         if (!y) {
-            add_diff(d, "missing dead-process cleanup of %s (%llu buffers, %s MB)", p1,
+            add_diff(d, "missing dead-process cleanup of %s (%llu buffers, %s MB)", name,
                      (unsigned long long)x->buffers, x->mb);
             continue;
         }
         if (x->buffers != y->buffers || strcmp(x->mb, y->mb) != 0)
             add_diff(d, "dead-process cleanup of %s: expected %llu buffers (%s MB), found %llu "
-                     "(%s MB)", p1, (unsigned long long)x->buffers, x->mb,
+                     "(%s MB)", name, (unsigned long long)x->buffers, x->mb,
                      (unsigned long long)y->buffers, y->mb);
     }
     for (size_t j = 0; j < a->ndead; j++) {
-        int found = 0;
-        map_pid(am, a->dead[j].pid, p2, sizeof p2);
-        for (size_t i = 0; i < e->ndead && !found; i++)
-            found = strcmp(map_pid(em, e->dead[i].pid, p1, sizeof p1), p2) == 0;
-        if (!found)
-            add_diff(d, "extra dead-process cleanup of %s (%llu buffers, %s MB)", p2,
+        map_pid(am, a->dead[j].pid, name, sizeof name);
+        if (!nth_dead(e, em, name, dead_occurrence(a, am, j, name)))
+            add_diff(d, "extra dead-process cleanup of %s (%llu buffers, %s MB)", name,
                      (unsigned long long)a->dead[j].buffers, a->dead[j].mb);
     }
 }

@@ -514,6 +514,30 @@ START_TEST(compare_dead_blocks) {
     a.ndead = 1;
     dumpview_release(&a);
     dumpview_release(&e);
+    /* the same PID cleaned up twice (two cleanup passes before the report) is matched
+     * occurrence by occurrence, not both against the first */
+    static const char twice[] =
+        "📋 Received DUMP_REMAINING request...\n"
+        "\n⚠️  Detected dead processes, cleaning up orphaned buffers...\n"
+        "   PID 7 is dead, removing its buffers...\n"
+        "   ✓ Removed 2 buffers (1 MB) from PID 7\n\n"
+        "\n⚠️  Detected dead processes, cleaning up orphaned buffers...\n"
+        "   PID 7 is dead, removing its buffers...\n"
+        "   ✓ Removed 0 buffers (0 MB) from PID 7\n\n"
+        "\n" FRAME_TOP TITLE FRAME_BOTTOM "Total tracked allocations: 0\n\n"
+        "✓ No buffers remaining - perfect cleanup!\n"
+        "📋 DUMP_REMAINING complete.\n";
+    parse_or_fail(twice, &e);
+    parse_or_fail(twice, &a);
+    ck_assert_uint_eq(e.ndead, 2);
+    sbuf_reset(&diff);
+    ck_assert_int_eq(dumpview_compare(&e, NULL, NULL, &a, NULL, NULL, &diff), 0);
+    a.dead[1].buffers = 1;
+    ck_assert_int_eq(dumpview_compare(&e, NULL, NULL, &a, NULL, NULL, &diff), 1);
+    ck_assert_ptr_nonnull(strstr(sbuf_str(&diff), "dead-process cleanup of PID 7: expected 0 "
+                                                  "buffers (0 MB), found 1 (0 MB)"));
+    dumpview_release(&a);
+    dumpview_release(&e);
     sbuf_release(&diff);
 }
 END_TEST
