@@ -349,11 +349,12 @@ START_TEST(lifecycles) {
     ck_assert_uint_eq(r.dumps[0].view.ndead, 1);
 
     /* timeline rows, read back with the plot module's own parser */
-    char err[256];
-    ck_assert_int_eq(import_write_timeline(&r, "LOG", "/tmp/allocsim-test-import.tsv", err, sizeof err), 0);
+    char err[256], tsv[64];
+    snprintf(tsv, sizeof tsv, "/tmp/allocsim-test-import-%d.tsv", (int)getpid());
+    ck_assert_int_eq(import_write_timeline(&r, "LOG", tsv, err, sizeof err), 0);
     plot_timeline tl;
-    ck_assert_msg(plot_timeline_load("/tmp/allocsim-test-import.tsv", &tl, err, sizeof err) == 0, "%s", err);
-    unlink("/tmp/allocsim-test-import.tsv");
+    ck_assert_msg(plot_timeline_load(tsv, &tl, err, sizeof err) == 0, "%s", err);
+    unlink(tsv);
     ck_assert_int_eq(tl.time_unit, PLOT_TIME_LINE);
     ck_assert_uint_eq(tl.nphases, 1);
     ck_assert_uint_eq(tl.phases[0].time, 11);
