@@ -2,10 +2,10 @@
  *
  * The allocation server drops the buffers of any owner pid that fails kill(pid, 0), so every
  * simulated process needs a live pid of its own for as long as it "runs". A stand-in is a
- * forked child that blocks reading a pipe and exits when the pipe reaches EOF. Crashing it
- * (SIGKILL) and exiting it (closing the pipe) both reap it, because a zombie still passes
- * kill(pid, 0). The children never outlive the harness: the pipe's write end closes when the
- * harness dies, and PR_SET_PDEATHSIG kills them if the forking thread dies first.
+ * child (`cat` reading a pipe, started with posix_spawn) that blocks until the pipe reaches
+ * end-of-file. Crashing it (SIGKILL) and exiting it (closing the pipe) both reap it, because
+ * a zombie still passes kill(pid, 0). Stand-ins never outlive the harness: only the harness
+ * holds the pipe's write end, so its death, however abrupt, ends them.
  */
 #ifndef ALLOCSIM_STANDIN_H
 #define ALLOCSIM_STANDIN_H
@@ -26,10 +26,9 @@ typedef struct {
     standin_state state;
 } standin;
 
-/* Forks a stand-in. The child closes every inherited descriptor except its pipe, so it holds
- * no connection or server pipe of the harness. Precondition: s is zeroed or released.
- * Returns 0, or -1 with the reason in err. Note: PR_SET_PDEATHSIG follows the thread that
- * forked, so start stand-ins from a thread that lives as long as they should. */
+/* Starts a stand-in. It holds no descriptor of the harness besides its pipe (stdin) and
+ * /dev/null (stdout, stderr), and every signal has its default action in it. Precondition: s
+ * is zeroed or released. Returns 0, or -1 with the reason in err. */
 int standin_spawn(standin *s, char *err, size_t errlen);
 
 /* Kills the stand-in with SIGKILL and reaps it. Precondition: state RUNNING. Afterwards
