@@ -47,6 +47,17 @@ static uint32_t get32le(const uint8_t *p) {
 
 static int rev_is_v144(proto_rev rev) { return proto_rev_get(rev)->frame_size == 144; }
 
+/* The payload of record r, or NULL for an empty stream (no NULL + offset arithmetic). */
+static const uint8_t *rec_bytes(const stream *s, const stream_record *r) {
+    return s->payload ? s->payload + r->offset : NULL;
+}
+
+/* memcpy that accepts n == 0 with NULL pointers. */
+static void copy_bytes(void *dst, const void *src, size_t n) {
+    if (n)
+        memcpy(dst, src, n);
+}
+
 /* Offset of process_id in every layout (protocol.md §2.2). */
 #define FUZZ_PID_OFFSET 20
 /* Ten bad type bytes in a row close a v144 connection (protocol.md §3.3). */
@@ -357,6 +368,8 @@ const char *fuzz_model_dump_text(const fuzz_model *m, size_t i) {
 void fuzz_model_drop_dumps(fuzz_model *m, size_t n) {
     if (n > m->ndumps)
         n = m->ndumps;
+    if (n == 0)
+        return;
     for (size_t i = 0; i < n; i++)
         mem_free(m->dumps[i]);
     memmove(m->dumps, m->dumps + n, (m->ndumps - n) * sizeof *m->dumps);
@@ -644,7 +657,7 @@ static void walk_byte(const stream *s, walk_conn *c, uint8_t b, size_t off, cons
 
 /* Feeds the bytes record r puts on its connection (payload, or a synthesised DUMP frame). */
 static void walk_record(const stream *s, const stream_record *r, walk_conn *c, const walk_fns *fn) {
-    const uint8_t *p = s->payload + r->offset;
+    const uint8_t *p = rec_bytes(s, r);
     int verbatim = (r->flags & STREAM_FLAG_VERBATIM) != 0;
     if (r->op == STREAM_OP_WRITE || (r->op == STREAM_OP_DUMP && r->len > 0)) {
         for (uint32_t k = 0; k < r->len; k++)
@@ -1044,7 +1057,7 @@ int fuzz_stream_copy(const stream *in, stream *out) {
             goto fail;
     for (size_t i = 0; i < in->nrecords; i++) {
         const stream_record *r = &in->records[i];
-        if (stream_append(out, r->op, r->flags, r->id, in->payload + r->offset, r->len) != 0)
+        if (stream_append(out, r->op, r->flags, r->id, rec_bytes(in, r), r->len) != 0)
             goto fail;
     }
     return 0;
@@ -1875,7 +1888,7 @@ static int min_subset(const stream *in, const uint8_t *keep, stream *out) {
         if (!keep[i])
             continue;
         const stream_record *r = &in->records[i];
-        if (stream_append(out, r->op, r->flags, r->id, in->payload + r->offset, r->len) != 0)
+        if (stream_append(out, r->op, r->flags, r->id, rec_bytes(in, r), r->len) != 0)
             goto fail;
     }
     return 0;
@@ -1943,7 +1956,7 @@ static int min_with_payload(const stream *cur, size_t idx, const uint8_t *p, uin
             goto fail;
     for (size_t i = 0; i < cur->nrecords; i++) {
         const stream_record *r = &cur->records[i];
-        const uint8_t *payload = i == idx ? p : cur->payload + r->offset;
+        const uint8_t *payload = i == idx ? p : rec_bytes(cur, r);
         uint32_t plen = i == idx ? len : r->len;
         if (stream_append(out, r->op, r->flags, r->id, payload, plen) != 0)
             goto fail;
@@ -1980,7 +1993,7 @@ static int min_join(const stream *cur, size_t i, stream *out) {
         if (k == i + 1)
             continue;
         if (k != i) {
-            if (stream_append(out, r->op, r->flags, r->id, cur->payload + r->offset, r->len) != 0)
+            if (stream_append(out, r->op, r->flags, r->id, rec_bytes(cur, r), r->len) != 0)
                 goto fail;
             continue;
         }
@@ -1988,8 +2001,8 @@ static int min_join(const stream *cur, size_t i, stream *out) {
         uint8_t *joined = mem_alloc((size_t)r->len + n->len + 1);
         if (!joined)
             goto fail;
-        memcpy(joined, cur->payload + r->offset, r->len);
-        memcpy(joined + r->len, cur->payload + n->offset, n->len);
+        copy_bytes(joined, rec_bytes(cur, r), r->len);
+        copy_bytes(joined + r->len, rec_bytes(cur, n), n->len);
         int rc = stream_append(out, r->op, r->flags, r->id, joined, r->len + n->len);
         mem_free(joined);
         if (rc != 0)
@@ -2009,9 +2022,9 @@ static int min_cut(minimiser *mn, stream *cur, size_t idx, size_t at, size_t tak
         mn->oom = 1;
         return 0;
     }
-    const uint8_t *old = cur->payload + r->offset;
-    memcpy(p, old, at);
-    memcpy(p + at, old + at + take, r->len - at - take);
+    const uint8_t *old = rec_bytes(cur, r);
+    copy_bytes(p, old, at);
+    copy_bytes(p + at, old + at + take, r->len - at - take);
     int ok = min_try_payload(mn, cur, idx, p, (uint32_t)(r->len - take));
     mem_free(p);
     return ok;
@@ -2317,7 +2330,7 @@ void fuzz_stream_render(const stream *s, sbuf *out) {
     walk_fns fn = {render_on_frame, render_on_drop, &rc};
     for (size_t i = 0; i < s->nrecords; i++) {
         const stream_record *r = &s->records[i];
-        const uint8_t *p = s->payload + r->offset;
+        const uint8_t *p = rec_bytes(s, r);
         const char *op = stream_op_name(r->op);
         sbuf_printf(out, "%4zu %s", i, op ? op : "?");
         switch (r->op) {

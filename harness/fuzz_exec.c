@@ -1034,8 +1034,8 @@ static int run_record(run *r, const stream_record *rec) {
 }
 
 /* After the records: every connection fenced, then one report and a QUERY of each device on
- * the control connection, followed by the frames that empty the server and a last QUERY, all
- * in one write. Returns 0 or -1. */
+ * the control connection, followed by the frames that empty the server, another report and
+ * QUERY sweep proving it empty, all in one write. Returns 0 or -1. */
 static int run_final(run *r) {
     fuzz_exec *x = r->x;
     if (run_flush(r) != 0)
@@ -1076,9 +1076,24 @@ static int run_final(run *r) {
     size_t checked_len = out.len;
     /* The reset is computed after the final report, whose dead-PID cleanup changes the state. */
     long resets = fuzz_model_reset_frames(x->model, 0, &out);
-    memset(&m, 0, sizeof m);
-    m.type = PROTO_QUERY;
-    sbuf_append(&out, frame, proto_encode(x->cfg.rev, &m, frame));
+    /* Then prove the server empty (a report and every device's totals), so that whatever
+     * the reset could not undo is blamed on this stream and not on the next one. */
+    if (resets > 0) {
+        memset(&m, 0, sizeof m);
+        m.type = PROTO_DUMP_REMAINING;
+        sbuf_append(&out, frame, proto_encode(x->cfg.rev, &m, frame));
+    }
+    int nsweep = proto_rev_get(x->cfg.rev)->max_devices;
+    if (nsweep > FUZZ_SWEEP_DEVICES)
+        nsweep = FUZZ_SWEEP_DEVICES;
+    if (resets == 0)
+        nsweep = 1; /* nothing was reset: one QUERY proves the order */
+    for (int d = 0; d < nsweep; d++) {
+        memset(&m, 0, sizeof m);
+        m.type = PROTO_QUERY;
+        m.device_id = d;
+        sbuf_append(&out, frame, proto_encode(x->cfg.rev, &m, frame));
+    }
     if (resets < 0 || sbuf_failed(&out) ||
         run_model_write(r, FUZZ_CONN_CONTROL, (const uint8_t *)out.data + checked_len,
                         out.len - checked_len) != 0) {
@@ -1135,7 +1150,8 @@ fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o) {
         sbuf_puts(&o->detail, "out of memory");
         run_verdict(&r, FUZZ_ERROR, NULL);
     } else {
-        memcpy(r.work, s->payload, s->payload_len);
+        if (s->payload_len)
+            memcpy(r.work, s->payload, s->payload_len);
         run_plan_phantoms(&r);
         for (uint32_t i = 0; i < s->nprocs; i++)
             snprintf(r.procs[i].name, sizeof r.procs[i].name, "#%" PRIu32, i);
