@@ -13,6 +13,5 @@ int cmd_replay(int argc, char **argv);  /* allocsim replay FILE.allocstream [...
 int cmd_fuzz(int argc, char **argv);    /* allocsim fuzz [...] */
 int cmd_import(int argc, char **argv);  /* allocsim import LOG [...] */
 int cmd_plot(int argc, char **argv);    /* allocsim plot TIMELINE.tsv -o FILE */
-int cmd_bench(int argc, char **argv);   /* allocsim bench */
 
 #endif

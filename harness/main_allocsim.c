@@ -13,7 +13,6 @@
 #pragma weak cmd_fuzz
 #pragma weak cmd_import
 #pragma weak cmd_plot
-#pragma weak cmd_bench
 
 typedef struct {
     const char *name;
@@ -35,7 +34,6 @@ int main(int argc, char **argv) {
         {"fuzz", cmd_fuzz, "fuzz a server with generated message streams"},
         {"import", cmd_import, "import a real server log: lifecycles, dump checks, timeline, stream"},
         {"plot", cmd_plot, "render a memory timeline with gnuplot"},
-        {"bench", cmd_bench, "print performance figures"},
     };
     size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
