@@ -152,6 +152,7 @@ typedef struct {
     size_t have;
     uint8_t buf[PROTO_MAX_FRAME];
     int errors; /* consecutive bad type bytes (v144) */
+    int last_replied;
     model_reply *replies;
     size_t rhead, rcount, rcap;
 } model_conn;
@@ -313,7 +314,7 @@ void fuzz_model_close(fuzz_model *m, uint16_t conn) {
 }
 
 fuzz_conn_state fuzz_model_conn(const fuzz_model *m, uint16_t conn) {
-    fuzz_conn_state st = {0, 0, 0, 0, -1};
+    fuzz_conn_state st = {0, 0, 0, 0, -1, 0};
     const model_conn *c = model_conn_get(m, conn);
     if (!c)
         return st;
@@ -322,6 +323,7 @@ fuzz_conn_state fuzz_model_conn(const fuzz_model *m, uint16_t conn) {
     st.pending = c->have;
     st.replies = c->rcount;
     st.proc = c->proc;
+    st.last_replied = c->last_replied;
     return st;
 }
 
@@ -473,6 +475,7 @@ static int model_apply_frame(fuzz_model *m, model_conn *c) {
     }
     c->errors = 0;
     c->have = 0;
+    c->last_replied = r == LEDGER_REPLY;
     if (model_shadow(m, &msg) != 0)
         return -1;
     if (dump) {
@@ -1762,6 +1765,16 @@ static gen_op gen_pick_op(gen *g, const unsigned w[OP_COUNT]) {
     return OP_ALLOC;
 }
 
+/* The process the next operation belongs to: mostly the one that acted last (processes
+ * work in bursts, and a switch costs a fence), sometimes any live one. */
+static int gen_pick_actor(gen *g) {
+    if (g->last_conn >= 0 && rng_chance(&g->rng, 70))
+        for (int p = 0; p < g->nprocs; p++)
+            if (g->procs[p].alive && g->procs[p].conn == g->last_conn)
+                return p;
+    return gen_pick_alive(g);
+}
+
 static void gen_step(gen *g, gen_op op) {
     if (op == OP_SPAWN) {
         if (gen_spawn(g) >= 0 && rng_chance(&g->rng, 50))
@@ -1772,7 +1785,7 @@ static void gen_step(gen *g, gen_op op) {
         op_death(g);
         return;
     }
-    int p = gen_pick_alive(g);
+    int p = gen_pick_actor(g);
     if (p < 0) {
         if (gen_spawn(g) < 0)
             return;

@@ -104,6 +104,8 @@ typedef struct {
     size_t pending;     /* bytes of an incomplete frame the server holds */
     size_t replies;     /* replies the server has sent and the client has not read */
     int proc;           /* owning process index, -1 if none */
+    int last_replied;   /* the last frame handled on it was answered (QUERY, DEVICE_INFO):
+                           reading that answer proves everything before was handled */
 } fuzz_conn_state;
 
 /* A connection id the model keeps apart from the others (the executor's own connection). */

@@ -492,6 +492,10 @@ static conn_status run_recv(fuzz_exec *x, conn *c, uint8_t *buf, size_t len, cha
     size_t got = 0;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* A reply is read right after its request was sent, so it is rarely there yet: waiting
+     * first saves the recv that would fail. */
+    struct pollfd first = {c->fd, POLLIN, 0};
+    poll(&first, 1, exec_timeout(x));
     while (got < len) {
         ssize_t n = recv(c->fd, buf + got, len - got, 0);
         if (n > 0) {
@@ -535,24 +539,33 @@ static int run_read_reply(run *r, uint16_t id, conn *c) {
         run_diagnose(r, st, "reading a reply", err, kind);
         return -1;
     }
+    /* The answer to the last frame sent proves the connection's order like a fence does. */
+    fuzz_conn_state cs = fuzz_model_conn(x->model, id);
+    if (id < r->nconns && cs.replies == 0 && cs.pending == 0 && cs.last_replied && r->batch_conn != (int)id)
+        r->conns[id].unconfirmed = 0;
     return run_check_reply(r, kind, expected, actual);
 }
 
-/* Reads every reply conn id is owed: all bytes first (one wait), then each compared. */
-static int run_read_replies(run *r, uint16_t id, conn *c) {
+static int run_collect_dumps(run *r);
+
+/* Reads every reply conn id is owed: all bytes first (one wait), then, when dumps_first is
+ * set, the reports the model predicts (the server printed them before its last reply, so
+ * they are complete by now and are judged first, in the server's order), then each reply. */
+static int run_read_replies(run *r, uint16_t id, conn *c, int dumps_first) {
     fuzz_exec *x = r->x;
     size_t owed = fuzz_model_conn(x->model, id).replies;
-    if (owed <= 1)
-        return run_read_reply(r, id, c);
-    uint8_t *buf = mem_alloc(owed * x->frame_size);
+    uint8_t one[PROTO_MAX_FRAME];
+    uint8_t *buf = owed <= 1 ? one : mem_alloc(owed * x->frame_size);
     if (!buf) {
+        if (dumps_first && run_collect_dumps(r) != 0)
+            return -1;
         while (owed-- > 0)
             if (run_read_reply(r, id, c) != 0)
                 return -1;
         return 0;
     }
     char err[256];
-    conn_status st = run_recv(x, c, buf, owed * x->frame_size, err, sizeof err);
+    conn_status st = owed ? run_recv(x, c, buf, owed * x->frame_size, err, sizeof err) : CONN_OK;
     int rc = 0;
     uint8_t expected[PROTO_MAX_FRAME], kind = 0;
     if (st != CONN_OK) {
@@ -560,11 +573,14 @@ static int run_read_replies(run *r, uint16_t id, conn *c) {
         run_diagnose(r, st, "reading replies", err, kind);
         rc = -1;
     }
+    if (rc == 0 && dumps_first)
+        rc = run_collect_dumps(r);
     for (size_t i = 0; rc == 0 && i < owed; i++) {
         fuzz_model_pop_reply(x->model, id, expected, &kind);
         rc = run_check_reply(r, kind, expected, buf + i * x->frame_size);
     }
-    mem_free(buf);
+    if (buf != one)
+        mem_free(buf);
     return rc;
 }
 
@@ -736,10 +752,16 @@ static int run_fence(run *r, uint16_t id, conn *c, int32_t pid) {
     q.process_id = pid;
     uint8_t frame[PROTO_MAX_FRAME];
     size_t n = proto_encode(x->cfg.rev, &q, frame);
-    if (run_model_write(r, id, frame, n) != 0 || run_send(r, id, c, frame, n) != 0)
+    if (run_model_write(r, id, frame, n) != 0)
         return -1;
-    /* Reports first: the server printed them before it answered the fence. */
-    if (run_collect_dumps(r) != 0 || run_read_replies(r, id, c) != 0)
+    if (r->batch_conn == (int)id) { /* the fence rides with the frames it fences */
+        sbuf_append(&r->batch, frame, n);
+        if (run_flush(r) != 0)
+            return -1;
+    } else if (run_flush(r) != 0 || run_send(r, id, c, frame, n) != 0) {
+        return -1;
+    }
+    if (run_read_replies(r, id, c, 1) != 0)
         return -1;
     if (id < r->nconns)
         r->conns[id].unconfirmed = 0;
@@ -826,7 +848,7 @@ static void run_close(run *r, uint16_t id, int abort) {
     if (abort) {
         conn_abort(&rc->c);
     } else {
-        run_read_replies(r, id, &rc->c);
+        run_read_replies(r, id, &rc->c, 0);
         if (!r->done) {
             conn_status st = conn_close(&rc->c, err, sizeof err);
             if (st == CONN_TIMEOUT)
@@ -931,7 +953,8 @@ static void run_plan_phantoms(run *r) {
 static int run_record(run *r, const stream_record *rec) {
     fuzz_exec *x = r->x;
     uint16_t id = rec->id;
-    if ((rec->op != STREAM_OP_WRITE || id != r->batch_conn) && run_flush(r) != 0)
+    int batchable = rec->op == STREAM_OP_WRITE || rec->op == STREAM_OP_FENCE || rec->op == STREAM_OP_DUMP;
+    if ((!batchable || id != r->batch_conn) && run_flush(r) != 0)
         return -1;
     while (r->next_dump < r->ndump_recs && r->dump_recs[r->next_dump] < r->record)
         r->next_dump++;
@@ -1007,10 +1030,19 @@ static int run_record(run *r, const stream_record *rec) {
             d.process_id = run_conn_pid(r, id);
             n = proto_encode(x->cfg.rev, &d, frame);
         }
-        if (fuzz_model_conn(x->model, id).server_closed)
+        fuzz_conn_state st = fuzz_model_conn(x->model, id);
+        if (st.server_closed)
             return 0;
-        if (run_model_write(r, id, frame, n) != 0 || run_send(r, id, &r->conns[id].c, frame, n) != 0)
+        if (run_model_write(r, id, frame, n) != 0)
             return -1;
+        if (st.pending == 0) { /* a whole frame: the fence below sends it along */
+            if (r->batch_conn != (int)id && run_flush(r) != 0)
+                return -1;
+            sbuf_append(&r->batch, frame, n);
+            r->batch_conn = id;
+        } else if (run_flush(r) != 0 || run_send(r, id, &r->conns[id].c, frame, n) != 0) {
+            return -1;
+        }
         r->conns[id].unconfirmed = 1;
         /* Waiting for the report is what a DUMP record means; the fence makes it exact. */
         if (run_fence(r, id, &r->conns[id].c, run_conn_pid(r, id)) != 0)
@@ -1107,11 +1139,8 @@ static int run_final(run *r) {
     r->record = r->s->nrecords;
     int rc = run_send(r, FUZZ_CONN_CONTROL, &x->control, (const uint8_t *)out.data, out.len);
     sbuf_release(&out);
-    /* The report was printed before the QUERY replies were computed: judge it first. */
     if (rc == 0)
-        rc = run_collect_dumps(r);
-    if (rc == 0)
-        rc = run_read_replies(r, FUZZ_CONN_CONTROL, &x->control);
+        rc = run_read_replies(r, FUZZ_CONN_CONTROL, &x->control, 1);
     if (rc == 0 && run_scan(r))
         rc = -1;
     if (rc == 0 && ledger_count(fuzz_model_ledger(x->model)) != 0)
