@@ -295,7 +295,10 @@ static void camp_new_finding(campaign *c, const stream *s, uint64_t n, const cha
 
     stream best;
     int have_best = 0;
-    if (c->minimise) {
+    /* A failure that does not come back on a fresh server (timing, state left by an earlier
+     * stream) cannot be minimised: say so and keep the stream as found. */
+    int fresh = c->confirm > 0 ? camp_confirm(c, s, f->sig, 1) : 1;
+    if (c->minimise && fresh) {
         pred_ctx pc = {c, f->sig};
         fuzz_min_config mc = {0, fail_record, 0};
         char err[256];
@@ -304,9 +307,9 @@ static void camp_new_finding(campaign *c, const stream *s, uint64_t n, const cha
         f->min_tests = mc.tests;
     }
     const stream *keep = have_best ? &best : s;
-    f->confirm_runs = c->confirm;
-    f->confirmed = camp_confirm(c, keep, f->sig, c->confirm);
-    if (have_best && f->confirmed == 0 && c->confirm > 0) {
+    f->confirm_runs = fresh ? c->confirm : 1;
+    f->confirmed = fresh ? camp_confirm(c, keep, f->sig, c->confirm) : 0;
+    if (have_best && f->confirmed == 0 && c->confirm > 0 && fresh) {
         /* The minimised stream does not hold on a fresh server: keep the original. */
         int orig = camp_confirm(c, s, f->sig, c->confirm);
         if (orig > 0) {
@@ -511,7 +514,7 @@ static int camp_exec(campaign *c, const char *cmd, int differential, fuzz_exec *
     cfg.timeout_ms = (int)c->timeout_ms;
     cfg.oracle = !differential;
     cfg.check_device_info = cmd ? c->check_device_info : 1;
-    cfg.background_cleanup = cmd && !strstr(cmd, "--cleanup-interval 0");
+    cfg.background_cleanup = cmd && !fuzz_command_disables_cleanup(cmd);
     cfg.final_check = 1;
     cfg.record_transcript = differential;
     char err[2048];

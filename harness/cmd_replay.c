@@ -66,7 +66,7 @@ static int replay_exec(proto_rev rev, const char *cmd, const char *sock, const c
     cfg.timeout_ms = timeout_ms;
     cfg.oracle = oracle;
     cfg.check_device_info = (cmd || sock) ? check_devinfo : 1;
-    cfg.background_cleanup = sock || (cmd && !strstr(cmd, "--cleanup-interval 0"));
+    cfg.background_cleanup = sock || (cmd && !fuzz_command_disables_cleanup(cmd));
     cfg.final_check = 1;
     cfg.record_transcript = !oracle;
     cfg.keep_dumps = 1;

@@ -1051,6 +1051,22 @@ int fuzz_parse_duration(const char *text, uint64_t *ms, char *err, size_t errlen
     return 0;
 }
 
+int fuzz_command_disables_cleanup(const char *command) {
+    static const char opt[] = "--cleanup-interval";
+    for (const char *p = command; p && (p = strstr(p, opt)) != NULL; p += sizeof opt - 1) {
+        const char *v = p + sizeof opt - 1;
+        if (*v != ' ' && *v != '=')
+            continue;
+        while (*v == ' ' || *v == '=')
+            v++;
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && d == 0.0 && (*end == '\0' || *end == ' ' || *end == '\''))
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- stream helpers -------------------------------------------------------------------------- */
 
 int fuzz_stream_copy(const stream *in, stream *out) {

@@ -215,6 +215,10 @@ void fuzz_signature_clean(char *sig);
  * "expected a duration such as 60s, 5m or 500ms, found 'x'" in err. */
 int fuzz_parse_duration(const char *text, uint64_t *ms, char *err, size_t errlen);
 
+/* 1 if a server command line turns the dead-PID cleanup timer off ("--cleanup-interval 0"
+ * or "--cleanup-interval=0", any spelling of zero), else 0. NULL gives 0. */
+int fuzz_command_disables_cleanup(const char *command);
+
 /* ---- minimising ------------------------------------------------------------------------------ */
 
 /* Returns 1 if the candidate still shows the failure being minimised, 0 if not, -1 to stop

@@ -341,7 +341,8 @@ static int run_scan(run *r) {
     if (end <= x->scan_pos)
         return 0;
     sbuf text = SBUF_INIT;
-    srvproc_log_text(x->srv, x->scan_pos, end, SRVPROC_ERR, &text);
+    /* An attached server's log file mixes both streams (and reads back as stdout). */
+    srvproc_log_text(x->srv, x->scan_pos, end, x->attach_socket ? SRVPROC_OUT | SRVPROC_ERR : SRVPROC_ERR, &text);
     x->scan_pos = end;
     const char *p = sbuf_str(&text);
     int found = 0;
@@ -940,8 +941,8 @@ static void run_plan_phantoms(run *r) {
                 break;
             }
         }
-        if (spawn == (size_t)-1 || end == (size_t)-1)
-            continue;
+        if (spawn == (size_t)-1 || end == (size_t)-1 || r->x->cfg.background_cleanup)
+            continue; /* a cleanup timer looks at liveness at any time: every process is real */
         int dump_inside = 0;
         for (size_t k = 0; k < r->ndump_recs; k++)
             if (r->dump_recs[k] > spawn && r->dump_recs[k] < end)

@@ -510,6 +510,13 @@ START_TEST(durations_and_features_parse) {
     char names[256];
     fuzz_features_format(FUZZ_F_QUERY | FUZZ_F_GARBAGE, names, sizeof names);
     ck_assert_str_eq(names, "query,garbage");
+    /* Whether a --server command has its cleanup timer off (then no stream is inconclusive). */
+    ck_assert_int_eq(fuzz_command_disables_cleanup("srv --protocol v72 --cleanup-interval 0 --stats-interval 0"), 1);
+    ck_assert_int_eq(fuzz_command_disables_cleanup("srv --cleanup-interval=0.0"), 1);
+    ck_assert_int_eq(fuzz_command_disables_cleanup("srv --cleanup-interval 0.5"), 0);
+    ck_assert_int_eq(fuzz_command_disables_cleanup("srv --cleanup-interval 05"), 0);
+    ck_assert_int_eq(fuzz_command_disables_cleanup("./allocation_server_poc"), 0);
+    ck_assert_int_eq(fuzz_command_disables_cleanup(NULL), 0);
 }
 END_TEST
 
