@@ -95,6 +95,6 @@ void budget_explain(const budget *l, char *msg, size_t len) {
 const char *budget_usage(void) {
     return "  --max-frames N            stop the simulation after N frames (default 1000000; 0: none)\n"
            "  --max-buffers N           stop when the server would hold N+1 buffers (default 1000000)\n"
-           "  --max-statements N        stop after N executed statements (default 10000000)\n"
+           "  --max-statements N        stop after N executed statements (default 1000000)\n"
            "  --max-memory SIZE         allocsim's own memory budget (default: half the RAM, at most 4GiB)\n";
 }

@@ -18,7 +18,7 @@
 
 #define BUDGET_DEFAULT_FRAMES 1000000ull      /* 10^6 */
 #define BUDGET_DEFAULT_BUFFERS 1000000ull     /* 10^6 */
-#define BUDGET_DEFAULT_STATEMENTS 10000000ull  /* 10^7 */
+#define BUDGET_DEFAULT_STATEMENTS 1000000ull   /* 10^6 */
 #define BUDGET_DEFAULT_MEMORY_MAX (4ull << 30) /* the memory default is half the RAM, at most this */
 
 typedef struct {

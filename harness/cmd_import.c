@@ -3,7 +3,7 @@
  * writes the requested files. Exit status:
  *   0  imported; every dump agrees with the events and no inconsistency was found;
  *   1  imported, with findings (a dump that disagrees, lines that contradict each other);
- *   2  bad usage, unreadable log, unwritable output.
+ *   2  bad usage, unreadable log, a log without any server line, unwritable output.
  * Warnings about malformed lines do not change the exit status.
  */
 #include <errno.h>
@@ -35,7 +35,8 @@ static void cmd_import_usage(FILE *f) {
             "  --protocol REV         the server's revision (%s; default: detected)\n"
             "  --max-notes N          warnings and findings printed (default 50)\n"
             "\n"
-            "exit status: 0 no findings; 1 findings; 2 bad usage or unreadable log.\n",
+            "exit status: 0 no findings; 1 findings; 2 bad usage, unreadable log, or no server\n"
+            "line in it (an empty file, binary data, the wrong file).\n",
             proto_rev_names());
 }
 
@@ -64,6 +65,26 @@ static int cmd_import_u64(const char *s, uint64_t *v) {
         return -1;
     *v = x;
     return 0;
+}
+
+/* What a log without a single server line holds: nothing, binary data, or other text. */
+static void cmd_import_describe_empty(const char *path, size_t lines, char *buf, size_t len) {
+    if (lines == 0) {
+        snprintf(buf, len, "an empty file");
+        return;
+    }
+    FILE *f = strcmp(path, "-") == 0 ? NULL : fopen(path, "rb");
+    if (f) {
+        unsigned char chunk[65536];
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+        fclose(f);
+        const unsigned char *nul = memchr(chunk, 0, n);
+        if (nul) {
+            snprintf(buf, len, "binary data (a NUL byte at byte %zu)", (size_t)(nul - chunk));
+            return;
+        }
+    }
+    snprintf(buf, len, "%zu line%s of text without a single server line", lines, lines == 1 ? "" : "s");
 }
 
 int cmd_import(int argc, char **argv) {
@@ -134,6 +155,14 @@ int cmd_import(int argc, char **argv) {
     char err[512];
     if (import_file(log, &o, &r, err, sizeof err) < 0) {
         fprintf(stderr, "allocsim import: %s\n", err);
+        import_result_release(&r);
+        return 2;
+    }
+    if (r.server_lines == 0) {
+        /* Tolerance is for noise around server lines; a log without any is the wrong file. */
+        char what[160];
+        cmd_import_describe_empty(log, r.lines, what, sizeof what);
+        fprintf(stderr, "allocsim import: %s: expected an allocation server log, found %s\n", log, what);
         import_result_release(&r);
         return 2;
     }

@@ -625,16 +625,17 @@ int stream_load(const char *path, stream *out, char *err, size_t errlen) {
             buf = n;
             cap = ncap;
         }
+        errno = 0;
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0)
             break;
     }
-    int rerr = ferror(f);
+    int rerr = ferror(f) ? (errno ? errno : EIO) : 0; /* a directory: EISDIR */
     fclose(f);
     if (rerr) {
         mem_free(buf);
-        snprintf(err, errlen, "%s: read error", path);
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(rerr));
         return -1;
     }
     int rc = stream_parse(buf, len, path, out, err, errlen);

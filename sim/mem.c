@@ -53,17 +53,18 @@ void *mem_calloc(size_t count, size_t size) {
 void *mem_realloc(void *p, size_t size) {
     if (should_fail())
         return NULL;
-    if (!atomic_load_explicit(&limit_bytes, memory_order_relaxed))
+    size_t limit = atomic_load_explicit(&limit_bytes, memory_order_relaxed);
+    if (!limit)
         return realloc(p, size ? size : 1);
-    /* A new block and a copy, so that the old one stays valid when the budget says no. */
-    size_t old = p ? malloc_usable_size(p) : 0;
-    void *q = charge(malloc(size ? size : 1));
-    if (!q)
+    /* Judged before the call, so that a refused growth leaves p valid where it is. */
+    int64_t old = p ? (int64_t)malloc_usable_size(p) : 0;
+    if (atomic_load(&held_bytes) - old + (int64_t)size > (int64_t)limit) {
+        atomic_store(&limit_hit, 1);
         return NULL;
-    if (p) {
-        memcpy(q, p, old < size ? old : size);
-        mem_free(p);
     }
+    void *q = realloc(p, size ? size : 1);
+    if (q)
+        atomic_fetch_add(&held_bytes, (int64_t)malloc_usable_size(q) - old);
     return q;
 }
 

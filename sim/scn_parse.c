@@ -55,6 +55,19 @@ typedef struct {
     uint64_t count;
 } stmt_list;
 
+/* Slots of one name table by name (open addressing; 0 = empty, else slot + 1), so that a
+ * scenario with 10^5 buffer names parses in linear time, not quadratic. */
+typedef struct {
+    int *v;
+    size_t cap; /* a power of two, or 0 */
+    size_t n;
+} name_index;
+
+enum { NAMES_BUFFERS = 0, NAMES_PROGRAMS, NAMES_TRACES, NAMES_KINDS };
+
+#define SCN_MAX_PROCESSES 4096 /* each is a real child process in a live run */
+#define SCN_MAX_MESHES 4096
+
 typedef struct {
     const char *path;
     const char *text;
@@ -76,6 +89,7 @@ typedef struct {
     int ended;         /* the process has run exit or crash */
     fixup *fix;
     size_t nfix, capfix;
+    name_index (*names)[NAMES_KINDS]; /* per process, parallel to s->procs */
 } parser;
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -449,24 +463,73 @@ static void devsel_add(scn_devsel *sel, uint64_t d) { sel->bits[d / 64] |= 1ull 
 
 /* ---- names ---------------------------------------------------------------------------- */
 
-static int name_find(char **names, int n, const char *p, size_t len) {
-    for (int i = 0; i < n; i++)
-        if (strlen(names[i]) == len && memcmp(names[i], p, len) == 0)
-            return i;
-    return -1;
+static uint64_t name_hash(const char *p, size_t len) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
 }
 
-/* Finds or adds the current word in a name table; returns the slot or -1 (out of memory). */
-static int name_slot(parser *ps, char ***names, int *n) {
-    int i = name_find(*names, *n, ps->tok.p, ps->tok.len);
+static int name_find(const name_index *ix, char **names, const char *p, size_t len) {
+    if (!ix->cap)
+        return -1;
+    for (size_t i = name_hash(p, len) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+        int slot = ix->v[i] - 1;
+        if (slot < 0)
+            return -1;
+        if (strlen(names[slot]) == len && memcmp(names[slot], p, len) == 0)
+            return slot;
+    }
+}
+
+/* Adds slot (names[slot] is set) to the index, growing it at half load. -1: out of memory. */
+static int name_index_add(name_index *ix, char **names, int slot) {
+    if (2 * (ix->n + 1) > ix->cap) {
+        size_t cap = ix->cap ? 2 * ix->cap : 16;
+        int *v = mem_calloc(cap, sizeof *v);
+        if (!v)
+            return -1;
+        for (size_t k = 0; k < ix->cap; k++) {
+            if (!ix->v[k])
+                continue;
+            const char *nm = names[ix->v[k] - 1];
+            size_t i = name_hash(nm, strlen(nm)) & (cap - 1);
+            while (v[i])
+                i = (i + 1) & (cap - 1);
+            v[i] = ix->v[k];
+        }
+        mem_free(ix->v);
+        ix->v = v;
+        ix->cap = cap;
+    }
+    const char *nm = names[slot];
+    size_t i = name_hash(nm, strlen(nm)) & (ix->cap - 1);
+    while (ix->v[i])
+        i = (i + 1) & (ix->cap - 1);
+    ix->v[i] = slot + 1;
+    ix->n++;
+    return 0;
+}
+
+/* Finds or adds the current word in a name table of the current process; returns the slot
+ * or -1 (out of memory). Tables grow geometrically. */
+static int name_slot(parser *ps, int kind, char ***names, int *n) {
+    name_index *ix = &ps->names[ps->proc][kind];
+    int i = name_find(ix, *names, ps->tok.p, ps->tok.len);
     if (i >= 0)
         return i;
-    char **nv = mem_realloc(*names, sizeof **names * (size_t)(*n + 1));
-    if (!nv)
+    if ((*n & (*n - 1)) == 0) { /* 0, 1, 2, 4, ...: full */
+        char **nv = mem_realloc(*names, sizeof **names * (size_t)(*n ? 2 * *n : 1));
+        if (!nv)
+            return -1;
+        *names = nv;
+    }
+    if (!((*names)[*n] = tok_dup(ps)))
         return -1;
-    *names = nv;
-    if (!(nv[*n] = tok_dup(ps)))
+    if (name_index_add(ix, *names, *n) < 0) {
+        mem_free((*names)[*n]);
         return -1;
+    }
     return (*n)++;
 }
 
@@ -590,7 +653,7 @@ static int parse_alloc(parser *ps, int col) {
     if (!is_name(&ps->tok))
         return expected(ps, "a buffer name");
     scn_process *p = cur_proc(ps);
-    if ((st.slot = name_slot(ps, &p->buffers, &p->nbuffers)) < 0)
+    if ((st.slot = name_slot(ps, NAMES_BUFFERS, &p->buffers, &p->nbuffers)) < 0)
         return oom(ps);
     lex(ps);
     if (tok_is(ps, "DRAM") || tok_is(ps, "dram"))
@@ -653,7 +716,7 @@ static int parse_buffer_ref(parser *ps, scn_op op, int col) {
     scn_process *p = cur_proc(ps);
     if (!is_name(&ps->tok))
         return expected(ps, "a buffer name");
-    st.slot = name_find(p->buffers, p->nbuffers, ps->tok.p, ps->tok.len);
+    st.slot = name_find(&ps->names[ps->proc][NAMES_BUFFERS], p->buffers, ps->tok.p, ps->tok.len);
     if (st.slot < 0)
         return expected(ps, "a buffer allocated earlier in this process");
     lex(ps);
@@ -669,7 +732,7 @@ static int parse_program(parser *ps, int col) {
     if (!is_name(&ps->tok))
         return expected(ps, "a program name");
     scn_process *p = cur_proc(ps);
-    if ((st.slot = name_slot(ps, &p->programs, &p->nprograms)) < 0)
+    if ((st.slot = name_slot(ps, NAMES_PROGRAMS, &p->programs, &p->nprograms)) < 0)
         return oom(ps);
     lex(ps);
     if (ps->tok.kind != TK_EOL) {
@@ -712,9 +775,9 @@ static int take_trace(parser *ps, int create, int *slot) {
         !(ps->tok.kind == TK_NUM && !ps->tok.unitlen && !ps->tok.frac_digits))
         return expected(ps, "a trace id");
     if (create) {
-        if ((*slot = name_slot(ps, &p->traces, &p->ntraces)) < 0)
+        if ((*slot = name_slot(ps, NAMES_TRACES, &p->traces, &p->ntraces)) < 0)
             return oom(ps);
-    } else if ((*slot = name_find(p->traces, p->ntraces, ps->tok.p, ps->tok.len)) < 0) {
+    } else if ((*slot = name_find(&ps->names[ps->proc][NAMES_TRACES], p->traces, ps->tok.p, ps->tok.len)) < 0) {
         return expected(ps, "a trace begun earlier in this process");
     }
     lex(ps);
@@ -1349,6 +1412,10 @@ static int parse_mesh(parser *ps, int col) {
     } else if (!(name = mem_strdup(preset))) {
         return oom(ps);
     }
+    if (ps->s->nmeshes == SCN_MAX_MESHES) {
+        mem_free(name);
+        return fail_at(ps, ps->line, col, "expected at most %d meshes, found more", SCN_MAX_MESHES);
+    }
     for (int i = 0; i < ps->s->nmeshes; i++) {
         if (strcmp(ps->s->meshes[i].name, name) == 0) {
             int r = fail_at(ps, ps->line, col, "expected a new mesh name (use 'as NAME'), found '%s' again", name);
@@ -1390,6 +1457,13 @@ static int parse_process(parser *ps, int col) {
     for (int i = 0; i < ps->s->nprocs; i++)
         if (strlen(ps->s->procs[i].name) == ps->tok.len && memcmp(ps->s->procs[i].name, ps->tok.p, ps->tok.len) == 0)
             return expected(ps, "a new process name");
+    if (ps->s->nprocs == SCN_MAX_PROCESSES)
+        return fail_at(ps, ps->line, col, "expected at most %d processes, found more", SCN_MAX_PROCESSES);
+    name_index (*ix)[NAMES_KINDS] = mem_realloc(ps->names, sizeof *ix * (size_t)(ps->s->nprocs + 1));
+    if (!ix)
+        return oom(ps);
+    ps->names = ix;
+    memset(ix[ps->s->nprocs], 0, sizeof ix[0]);
     scn_process *nv = mem_realloc(ps->s->procs, sizeof *nv * (size_t)(ps->s->nprocs + 1));
     if (!nv)
         return oom(ps);
@@ -1507,7 +1581,7 @@ static int resolve_fixups(parser *ps) {
             name = dot + 1;
         }
         scn_process *p = &ps->s->procs[proc];
-        found = name_find(p->buffers, p->nbuffers, name, strlen(name));
+        found = name_find(&ps->names[proc][NAMES_BUFFERS], p->buffers, name, strlen(name));
         if (found < 0)
             return fail_at(ps, f->line, f->col, "expected a buffer that process %s allocates, found '%s'", p->name,
                            f->name);
@@ -1524,6 +1598,10 @@ static void parser_release(parser *ps) {
         mem_free(ps->fix[i].name);
     mem_free(ps->fix);
     mem_free(ps->pending_error);
+    for (int p = 0; ps->names && p < ps->s->nprocs; p++)
+        for (int k = 0; k < NAMES_KINDS; k++)
+            mem_free(ps->names[p][k].v);
+    mem_free(ps->names);
 }
 
 int scn_parse(const char *text, size_t len, const char *path, scn_script **out, char *err, size_t errlen) {

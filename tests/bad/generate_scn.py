@@ -266,3 +266,17 @@ for name, text, line, col, msg, comment, args, binary, live in cases:
             f.write('args ' + args + '\n')
         f.write('error ^@FILE@:%d:%d: %s$\n' % (line, col, pat(msg)))
 print(len(cases), 'scenario cases')
+
+# ---- too many processes and meshes (each process is a real child in a live run) ------------------
+big = "mesh n150\n" + ''.join("process p%d\n  open\n" % i for i in range(4097))
+with open(os.path.join(out, 'processes_4097.scn'), 'w') as f:
+    f.write(big)
+with open(os.path.join(out, 'processes_4097.scn.expect'), 'w') as f:
+    f.write('# 4097 processes: one more than a scenario may have\n')
+    f.write('error ^@FILE@:%d:1: expected at most 4096 processes, found more$\n' % (2 + 2 * 4096))
+big = ''.join("mesh n150 as m%d\n" % i for i in range(4097)) + "process p\n  open m0\n"
+with open(os.path.join(out, 'meshes_4097.scn'), 'w') as f:
+    f.write(big)
+with open(os.path.join(out, 'meshes_4097.scn.expect'), 'w') as f:
+    f.write('# 4097 mesh declarations: one more than a scenario may have\n')
+    f.write('error ^@FILE@:4097:1: expected at most 4096 meshes, found more$\n')
