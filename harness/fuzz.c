@@ -4,9 +4,9 @@
  * The generator is stateful: it keeps a model of the server (the same one the executor uses
  * as its oracle) so that frees hit live buffers, storms hit live keys, fences go where order
  * across connections matters, and a connection left misaligned by garbage is realigned before
- * a real frame follows. Its only source of randomness is a splitmix64 sequence seeded from the
- * campaign seed and the stream number; it never asks the operating system anything, so a seed
- * reproduces the same bytes anywhere.
+ * a real frame follows. Its only source of randomness is sim/rng.h (xoshiro256**), seeded from
+ * the campaign seed and the stream number; it never asks the operating system anything, so a
+ * seed reproduces the same bytes anywhere.
  */
 #include "fuzz.h"
 
@@ -18,28 +18,12 @@
 #include <strings.h>
 
 #include "mem.h"
+#include "rng.h"
 
 /* ---- little helpers ------------------------------------------------------------------------- */
 
-typedef struct {
-    uint64_t state;
-} fuzz_rng;
-
-static uint64_t fuzz_mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_next(fuzz_rng *r) {
-    r->state += 0x9e3779b97f4a7c15ull;
-    return fuzz_mix64(r->state);
-}
-
-/* Uniform enough below n (n > 0); modulo bias is irrelevant for fuzzing. */
-static uint64_t rng_below(fuzz_rng *r, uint64_t n) { return n ? rng_next(r) % n : 0; }
-
-static int rng_chance(fuzz_rng *r, unsigned percent) { return rng_below(r, 100) < percent; }
+/* Percent chance, for readability of the generator's weights. */
+static int gen_chance(rng *r, unsigned percent) { return rng_below(r, 100) < percent; }
 
 static uint32_t get32le(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -1118,13 +1102,16 @@ size_t fuzz_stream_frames(const stream *s) {
 /* ---- generation ------------------------------------------------------------------------------ */
 
 uint64_t fuzz_stream_seed(uint64_t campaign_seed, uint64_t n) {
-    return fuzz_mix64(fuzz_mix64(campaign_seed ^ 0x616c6c6f6373696dull) + n * 0x9e3779b97f4a7c15ull);
+    uint64_t st = campaign_seed ^ 0x616c6c6f6373696dull; /* "allocsim" */
+    st = rng_splitmix64(&st) + n * 0x9e3779b97f4a7c15ull;
+    return rng_splitmix64(&st);
 }
 
 unsigned fuzz_stream_features(const fuzz_gen_config *cfg, uint64_t n) {
     if (!cfg->swarm)
         return cfg->features;
-    fuzz_rng r = {fuzz_stream_seed(cfg->seed, n) ^ 0x5377617266ull};
+    rng r;
+    rng_init(&r, fuzz_stream_seed(cfg->seed, n), rng_stream_id("fuzz-swarm"));
     unsigned mask = 0;
     /* Each feature is on with probability 1/2; streams then differ in kind, not only in
      * detail (swarm testing). */
@@ -1141,7 +1128,7 @@ typedef struct {
 } gen_proc;
 
 typedef struct {
-    fuzz_rng rng;
+    rng rng;
     unsigned feat;
     stream *s;
     fuzz_model *m;
@@ -1343,7 +1330,7 @@ static int32_t gen_dead_pid(gen *g) {
     for (int i = 0; i < g->nprocs; i++)
         if (!g->procs[i].alive)
             dead[n++] = i;
-    if (n && rng_chance(&g->rng, 70))
+    if (n && gen_chance(&g->rng, 70))
         return g->procs[dead[rng_below(&g->rng, (uint64_t)n)]].pid;
     return FUZZ_NEVER_PID_BASE + (int32_t)rng_below(&g->rng, 0x100000);
 }
@@ -1361,7 +1348,7 @@ static int32_t gen_bad_device(gen *g) {
 static uint64_t gen_id(gen *g) {
     static const uint64_t pool[] = {0x1000, 0x2000, 0x3000, 0x4000, 0x10, 0x20, 1043741824,
                                     0x40000000, 0x80000, 0x100000, 0x7ff000, 0x1234560};
-    if (rng_chance(&g->rng, 75))
+    if (gen_chance(&g->rng, 75))
         return pool[rng_below(&g->rng, sizeof pool / sizeof pool[0])];
     return (rng_next(&g->rng) & 0xffffffffull) & ~0x1full;
 }
@@ -1403,7 +1390,7 @@ static void gen_send(gen *g, int conn, const proto_msg *msg) {
     uint8_t frame[PROTO_MAX_FRAME];
     size_t n = proto_encode(g->rev, msg, frame);
     gen_use(g, conn);
-    if ((g->feat & FUZZ_F_SPLIT) && rng_chance(&g->rng, 20)) {
+    if ((g->feat & FUZZ_F_SPLIT) && gen_chance(&g->rng, 20)) {
         size_t cut = 1 + rng_below(&g->rng, n - 1);
         gen_write(g, conn, frame, cut);
         gen_write(g, conn, frame + cut, n - cut);
@@ -1435,8 +1422,8 @@ static uint8_t gen_buffer_type(gen *g) { return (uint8_t)rng_below(&g->rng, PROT
 
 static void op_alloc(gen *g, int p, int conn) {
     int32_t pid = g->procs[p].pid;
-    if (rng_chance(&g->rng, 5))
-        pid = rng_chance(&g->rng, 50) ? 0 : -1; /* always alive for the server */
+    if (gen_chance(&g->rng, 5))
+        pid = gen_chance(&g->rng, 50) ? 0 : -1; /* always alive for the server */
     proto_msg m = gen_msg(PROTO_ALLOC, gen_device(g), gen_size(g), gen_buffer_type(g), pid, gen_id(g));
     gen_send(g, conn, &m);
 }
@@ -1447,7 +1434,7 @@ static void op_free(gen *g, int p, int conn) {
         op_alloc(g, p, conn);
         return;
     }
-    proto_msg m = gen_msg(PROTO_FREE, e.device_id, rng_chance(&g->rng, 50) ? e.size : 0,
+    proto_msg m = gen_msg(PROTO_FREE, e.device_id, gen_chance(&g->rng, 50) ? e.size : 0,
                           e.buffer_type, g->procs[p].pid, e.buffer_id);
     gen_send(g, conn, &m);
 }
@@ -1455,7 +1442,7 @@ static void op_free(gen *g, int p, int conn) {
 static void op_storm(gen *g, int p, int conn) {
     ledger_entry e;
     proto_msg m;
-    if (gen_pick_live(g, &e) && rng_chance(&g->rng, 70))
+    if (gen_pick_live(g, &e) && gen_chance(&g->rng, 70))
         m = gen_msg(PROTO_ALLOC, e.device_id, e.size, e.buffer_type, g->procs[p].pid, e.buffer_id);
     else
         m = gen_msg(PROTO_ALLOC, gen_device(g), gen_size(g), gen_buffer_type(g), g->procs[p].pid,
@@ -1463,7 +1450,7 @@ static void op_storm(gen *g, int p, int conn) {
     int times = 2 + (int)rng_below(&g->rng, 6);
     for (int i = 0; i < times; i++) {
         proto_msg a = m;
-        if (rng_chance(&g->rng, 30)) /* a duplicate with another size/type keeps the first */
+        if (gen_chance(&g->rng, 30)) /* a duplicate with another size/type keeps the first */
             a.size = gen_size(g), a.buffer_type = gen_buffer_type(g);
         gen_send(g, conn, &a);
     }
@@ -1476,25 +1463,25 @@ static void op_storm(gen *g, int p, int conn) {
 
 static void op_badfree(gen *g, int p, int conn) {
     ledger_entry e;
-    if (rng_chance(&g->rng, 50) && gen_pick_live(g, &e)) {
+    if (gen_chance(&g->rng, 50) && gen_pick_live(g, &e)) {
         for (int32_t i = 0; i <= e.ref_count; i++) { /* one more than the references: double free */
             proto_msg f = gen_msg(PROTO_FREE, e.device_id, e.size, 0, g->procs[p].pid, e.buffer_id);
             gen_send(g, conn, &f);
         }
         return;
     }
-    int32_t dev = rng_chance(&g->rng, 80) ? gen_device(g) : gen_bad_device(g);
+    int32_t dev = gen_chance(&g->rng, 80) ? gen_device(g) : gen_bad_device(g);
     proto_msg f = gen_msg(PROTO_FREE, dev, gen_size(g), 0, g->procs[p].pid,
-                          rng_chance(&g->rng, 20) ? UINT64_MAX : gen_id(g));
+                          gen_chance(&g->rng, 20) ? UINT64_MAX : gen_id(g));
     gen_send(g, conn, &f);
 }
 
 static void op_query(gen *g, int p, int conn) {
-    int32_t dev = rng_chance(&g->rng, 80) ? gen_device(g) : gen_bad_device(g);
+    int32_t dev = gen_chance(&g->rng, 80) ? gen_device(g) : gen_bad_device(g);
     uint8_t type = PROTO_QUERY;
-    if (rng_chance(&g->rng, 30)) {
+    if (gen_chance(&g->rng, 30)) {
         type = PROTO_DEVICE_INFO_QUERY;
-        if (rng_chance(&g->rng, 40))
+        if (gen_chance(&g->rng, 40))
             dev = -1;
     }
     proto_msg q = gen_msg(type, dev, 0, 0, g->procs[p].pid, 0);
@@ -1537,7 +1524,7 @@ static void op_baddev(gen *g, int p, int conn) {
 
 static void op_badtype(gen *g, int p, int conn) {
     uint8_t t = (uint8_t)(PROTO_BUF_TYPE_COUNT + rng_below(&g->rng, 256 - PROTO_BUF_TYPE_COUNT));
-    if (rng_chance(&g->rng, 50))
+    if (gen_chance(&g->rng, 50))
         t = PROTO_BUF_TYPE_COUNT; /* 5: just past TRACE */
     proto_msg m = gen_msg(PROTO_ALLOC, gen_device(g), gen_size(g), t, g->procs[p].pid, gen_id(g));
     gen_send(g, conn, &m);
@@ -1574,7 +1561,7 @@ static void op_cbkernel(gen *g, int p, int conn) {
     static const uint64_t ids[] = {0x100, 0x200, 0x300, 1, 2};
     uint64_t id = ids[rng_below(&g->rng, sizeof ids / sizeof ids[0])];
     int32_t dev = gen_device(g);
-    uint64_t size = rng_chance(&g->rng, 70) ? gen_size(g) : gen_odd_size(g);
+    uint64_t size = gen_chance(&g->rng, 70) ? gen_size(g) : gen_odd_size(g);
     int32_t pid = g->procs[p].pid;
     proto_msg m;
     switch (rng_below(&g->rng, 9)) {
@@ -1606,19 +1593,19 @@ static void op_death(gen *g) {
     if (p < 0)
         return;
     gen_confirm_all(g);
-    if (g->procs[p].conn >= 0 && rng_chance(&g->rng, 70))
+    if (g->procs[p].conn >= 0 && gen_chance(&g->rng, 70))
         gen_close(g, p, 0);
-    gen_record(g, rng_chance(&g->rng, 50) ? STREAM_OP_CRASH : STREAM_OP_EXIT, 0, (uint16_t)p, NULL, 0);
+    gen_record(g, gen_chance(&g->rng, 50) ? STREAM_OP_CRASH : STREAM_OP_EXIT, 0, (uint16_t)p, NULL, 0);
     g->procs[p].alive = 0;
-    if (rng_chance(&g->rng, 60))
+    if (gen_chance(&g->rng, 60))
         gen_spawn(g);
 }
 
 static void op_deadpid(gen *g, int p, int conn) {
     int32_t pid = gen_dead_pid(g);
     proto_msg m;
-    if (g->v144 && rng_chance(&g->rng, 30))
-        m = gen_msg(rng_chance(&g->rng, 50) ? PROTO_CB_ALLOC : PROTO_KERNEL_LOAD, gen_device(g),
+    if (g->v144 && gen_chance(&g->rng, 30))
+        m = gen_msg(gen_chance(&g->rng, 50) ? PROTO_CB_ALLOC : PROTO_KERNEL_LOAD, gen_device(g),
                     gen_size(g), 0, pid, gen_id(g));
     else
         m = gen_msg(PROTO_ALLOC, gen_device(g), gen_size(g), gen_buffer_type(g), pid, gen_id(g));
@@ -1675,14 +1662,14 @@ static void op_truncate(gen *g, int p, int conn) {
     size_t n = proto_encode(g->rev, &m, frame);
     gen_write(g, conn, frame, 1 + rng_below(&g->rng, n - 1));
     g->unconfirmed[conn] = 0; /* the partial frame is dropped at close and changes nothing */
-    gen_close(g, p, rng_chance(&g->rng, 50));
+    gen_close(g, p, gen_chance(&g->rng, 50));
 }
 
 static void op_earlyclose(gen *g, int p, int conn) {
     conn = gen_quiet_conn(g, p, conn);
     if (conn < 0)
         return;
-    uint8_t type = rng_chance(&g->rng, 70) || !proto_type_handled(g->rev, PROTO_DEVICE_INFO_QUERY)
+    uint8_t type = gen_chance(&g->rng, 70) || !proto_type_handled(g->rev, PROTO_DEVICE_INFO_QUERY)
                        ? PROTO_QUERY
                        : PROTO_DEVICE_INFO_QUERY;
     proto_msg q = gen_msg(type, gen_device(g), 0, 0, g->procs[p].pid, 0);
@@ -1696,14 +1683,14 @@ static void op_earlyclose(gen *g, int p, int conn) {
 /* A byte that is not a message type the server handles (so garbage never changes state),
  * with the odd handled type in v144, where the resync makes it a message start. */
 static uint8_t gen_garbage_byte(gen *g) {
-    if (g->v144 && rng_chance(&g->rng, 3)) {
+    if (g->v144 && gen_chance(&g->rng, 3)) {
         static const uint8_t starts[] = {PROTO_FREE, PROTO_QUERY, PROTO_RESPONSE,
                                          PROTO_DEVICE_INFO_RESPONSE};
         return starts[rng_below(&g->rng, sizeof starts / sizeof starts[0])];
     }
     for (;;) {
         uint8_t b = (uint8_t)rng_next(&g->rng);
-        if (rng_chance(&g->rng, 40))
+        if (gen_chance(&g->rng, 40))
             b = 0;
         if (!proto_type_handled(g->rev, b) && (!g->v144 || b == 0 || b > PROTO_DUMP_KERNELS))
             return b;
@@ -1716,7 +1703,7 @@ static void op_garbage(gen *g, int p, int conn) {
         return;
     uint8_t buf[3 * PROTO_MAX_FRAME + PROTO_MAX_FRAME];
     size_t len;
-    if (g->v144 && rng_chance(&g->rng, 50)) {
+    if (g->v144 && gen_chance(&g->rng, 50)) {
         /* k bad bytes, then a real frame: the resync finds it when k < 10. */
         size_t k = 1 + rng_below(&g->rng, 12);
         for (size_t i = 0; i < k; i++) {
@@ -1784,7 +1771,7 @@ static gen_op gen_pick_op(gen *g, const unsigned w[OP_COUNT]) {
 /* The process the next operation belongs to: mostly the one that acted last (processes
  * work in bursts, and a switch costs a fence), sometimes any live one. */
 static int gen_pick_actor(gen *g) {
-    if (g->last_conn >= 0 && rng_chance(&g->rng, 70))
+    if (g->last_conn >= 0 && gen_chance(&g->rng, 70))
         for (int p = 0; p < g->nprocs; p++)
             if (g->procs[p].alive && g->procs[p].conn == g->last_conn)
                 return p;
@@ -1793,7 +1780,7 @@ static int gen_pick_actor(gen *g) {
 
 static void gen_step(gen *g, gen_op op) {
     if (op == OP_SPAWN) {
-        if (gen_spawn(g) >= 0 && rng_chance(&g->rng, 50))
+        if (gen_spawn(g) >= 0 && gen_chance(&g->rng, 50))
             gen_conn_of(g, g->nprocs - 1);
         return;
     }
@@ -1839,7 +1826,7 @@ int fuzz_generate(const fuzz_gen_config *cfg, uint64_t n, stream *out, char *err
     stream_init(out, cfg->rev);
     gen g;
     memset(&g, 0, sizeof g);
-    g.rng.state = fuzz_stream_seed(cfg->seed, n);
+    rng_init(&g.rng, fuzz_stream_seed(cfg->seed, n), rng_stream_id("fuzz-ops"));
     g.feat = fuzz_stream_features(cfg, n);
     g.s = out;
     g.rev = cfg->rev;
@@ -1855,7 +1842,7 @@ int fuzz_generate(const fuzz_gen_config *cfg, uint64_t n, stream *out, char *err
     fuzz_model_set_liveness(g.m, gen_dead, &g);
     /* A few devices, so that keys collide; sometimes all of them. */
     g.ndev = 1 + (int)rng_below(&g.rng, 4);
-    if (rng_chance(&g.rng, 10))
+    if (gen_chance(&g.rng, 10))
         g.ndev = g.max_devices;
 
     int procs = (g.feat & FUZZ_F_MULTI) ? 1 + (int)rng_below(&g.rng, 3) : 1;
@@ -2406,7 +2393,8 @@ void fuzz_stream_render(const stream *s, sbuf *out) {
                     render_hex(c->val, c->have, out);
                 }
             } else if (r->op == STREAM_OP_DUMP) {
-                walk_record(s, r, c, NULL == conns ? NULL : &(walk_fns){NULL, NULL, NULL});
+                walk_fns quiet = {NULL, NULL, NULL}; /* keeps the framing, shows nothing */
+                walk_record(s, r, c, &quiet);
             }
         } else if (r->op == STREAM_OP_WRITE) {
             sbuf_puts(out, " ");

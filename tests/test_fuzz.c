@@ -770,9 +770,9 @@ START_TEST(refcount_fault_is_found_and_minimised) {
     make_tmp(dir, sizeof dir, "refcount");
     server_cmd(cmd, sizeof cmd, "v72", "refcount");
     sbuf out = SBUF_INIT;
-    /* Seed 2: stream 0 leaves a duplicated ALLOC live, the refcount bug's clearest trace (a
+    /* Seed 7: stream 0 leaves a duplicated ALLOC live, the refcount bug's clearest trace (a
      * FREE after the duplicate gives other signatures, whose reproducers need 3 frames). */
-    char *args[] = {"fuzz", "--seed", "2", "--runs", "3", "--protocol", "v72", "--server", cmd, "--out", dir,
+    char *args[] = {"fuzz", "--seed", "7", "--runs", "2", "--protocol", "v72", "--server", cmd, "--out", dir,
                     "--quiet", NULL};
     int st = run_allocsim(args, &out);
     ck_assert_msg(st == 1, "exit %d:\n%s", st, sbuf_str(&out));
@@ -858,7 +858,7 @@ START_TEST(differential_mode_reports_the_difference) {
     int st = run_allocsim(same, &out);
     ck_assert_msg(st == 0, "two healthy servers: exit %d:\n%s", st, sbuf_str(&out));
     sbuf_reset(&out);
-    char *differ[] = {"fuzz", "--seed", "3", "--runs", "2", "--protocol", "v72", "--server", good, "--vs", bad,
+    char *differ[] = {"fuzz", "--seed", "7", "--runs", "1", "--protocol", "v72", "--server", good, "--vs", bad,
                       "--out", dir, "--quiet", "--confirm", "1", NULL};
     st = run_allocsim(differ, &out);
     ck_assert_msg(st == 1, "healthy vs refcount: exit %d:\n%s", st, sbuf_str(&out));
