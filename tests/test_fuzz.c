@@ -747,17 +747,18 @@ static size_t smallest_repro(const char *dir, char *best, size_t n, int *count, 
 #endif
 
 START_TEST(healthy_server_survives_2000_streams) {
+    char dir[256];
+    make_tmp(dir, sizeof dir, "healthy");
     sbuf out = SBUF_INIT;
     char *args[] = {"fuzz", "--seed", "1", "--runs", HEALTHY_RUNS, "--protocol", "v144", "--swarm", "--quiet",
-                    "--out", "/nonexistent-allocsim-dir", NULL};
+                    "--out", dir, NULL};
     int st = run_allocsim(args, &out);
     ck_assert_msg(st == 0, "exit %d:\n%s", st, sbuf_str(&out));
     ck_assert_ptr_nonnull(strstr(sbuf_str(&out), HEALTHY_RUNS " streams"));
     ck_assert_ptr_nonnull(strstr(sbuf_str(&out), "0 unique failures"));
     ck_assert_ptr_nonnull(strstr(sbuf_str(&out), "bench fuzz_streams_per_s "));
     sbuf_reset(&out);
-    char *args72[] = {"fuzz", "--seed", "2", "--runs", "500", "--protocol", "v72", "--quiet", "--out",
-                      "/nonexistent-allocsim-dir", NULL};
+    char *args72[] = {"fuzz", "--seed", "2", "--runs", "500", "--protocol", "v72", "--quiet", "--out", dir, NULL};
     st = run_allocsim(args72, &out);
     ck_assert_msg(st == 0, "exit %d:\n%s", st, sbuf_str(&out));
     ck_assert_ptr_nonnull(strstr(sbuf_str(&out), "0 unique failures"));
