@@ -466,6 +466,16 @@ static runner_status exec_record(run_ctx *x) {
         cs = conn_read_reply(&rc->c, buf, err, sizeof err);
         if (cs != CONN_OK)
             return fail_conn(x, cs, err);
+        /* A server only ever answers with RESPONSE or DEVICE_INFO_RESPONSE frames; on a
+         * well-framed connection anything else is garbage, and the run cannot go on. */
+        if (buf[0] != PROTO_RESPONSE && buf[0] != PROTO_DEVICE_INFO_RESPONSE &&
+            rc->c.bytes_sent % rc->c.frame_size == 0) {
+            snprintf(err, sizeof err,
+                     "read reply: expected a RESPONSE (type 4) or DEVICE_INFO_RESPONSE (type 7), found type %u: "
+                     "the server answered garbage",
+                     buf[0]);
+            return fail(x, RUNNER_SERVER_FAILED, err);
+        }
         if (push_reply(x, r->id, buf) != 0)
             return fail(x, RUNNER_HARNESS_ERROR, "out of memory");
         return RUNNER_OK;

@@ -81,6 +81,7 @@ struct srvproc {
     /* isolation */
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char *private_dir;
+    char exe[PATH_LEN]; /* the server's executable as resolved from the command, or "" */
     int lock_fd;
     int shimmed;
     path_state hardcoded_before;
@@ -468,6 +469,26 @@ void srvproc_log_text(srvproc *p, size_t from, size_t to, int streams, sbuf *out
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Appends text with control bytes and invalid UTF-8 written as \xNN: a failure report quotes
+ * whatever a broken server printed, and raw escape sequences would garble the terminal. */
+static void append_printable(sbuf *out, const char *text, size_t len) {
+    const unsigned char *t = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = t[i];
+        size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        int ok = n > 0 && i + n <= len && ((c >= 0x20 && c != 0x7f) || c == '\t' || c >= 0x80);
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (t[i + k] & 0xc0) == 0x80;
+        if (ok) {
+            sbuf_append(out, text + i, n);
+            i += n;
+        } else {
+            sbuf_printf(out, "\\x%02x", c);
+            i++;
+        }
+    }
+}
+
 void srvproc_log_tail(srvproc *p, size_t n, sbuf *out) {
     pthread_mutex_lock(&p->mu);
     size_t from = p->end > n ? p->end - n : 0;
@@ -478,14 +499,14 @@ void srvproc_log_tail(srvproc *p, size_t n, sbuf *out) {
         if (!r)
             continue;
         sbuf_puts(out, r->stream == SRVPROC_ERR ? "err| " : "out| ");
-        sbuf_append(out, r->text, r->len);
+        append_printable(out, r->text, r->len);
         sbuf_putc(out, '\n');
     }
     /* Fragments not yet ended by '\n' matter most when the server died mid-line. */
     for (int s = SRVPROC_OUT; s <= SRVPROC_ERR; s++) {
         if (p->partial[s].len) {
             sbuf_puts(out, s == SRVPROC_ERR ? "err| " : "out| ");
-            sbuf_append(out, p->partial[s].data, p->partial[s].len);
+            append_printable(out, p->partial[s].data, p->partial[s].len);
             sbuf_puts(out, " (no newline)\n");
         }
     }
@@ -877,6 +898,7 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
         argv[argc++] = shcmd;
         if (command_executable(cfg->command, exe, sizeof exe) != 0)
             exe[0] = '\0';
+        snprintf(p->exe, sizeof p->exe, "%s", exe);
     } else {
         if (srvproc_reference_path(exe, sizeof exe, err, errlen) != 0) {
             srvproc_free(p);
@@ -915,15 +937,27 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
             }
         }
         if (iso == SRVPROC_ISOLATE_SHIM) {
-            char tmpl[] = "/tmp/allocsim-XXXXXX";
+            /* $TMPDIR when the socket path still fits in sun_path, else /tmp. */
+            const char *tmp = getenv("TMPDIR");
+            size_t room = sizeof p->socket_path - sizeof "/allocsim-XXXXXX/server.sock";
+            if (!tmp || tmp[0] != '/' || strlen(tmp) > room)
+                tmp = "/tmp";
+            char tmpl[sizeof p->socket_path];
+            snprintf(tmpl, sizeof tmpl, "%s%sallocsim-XXXXXX", tmp, tmp[strlen(tmp) - 1] == '/' ? "" : "/");
             if (!mkdtemp(tmpl)) {
-                snprintf(err, errlen, "mkdtemp /tmp/allocsim-XXXXXX: %s", strerror(errno));
+                snprintf(err, errlen,
+                         "cannot create the server's private socket directory: mkdtemp %s: %s (set TMPDIR "
+                         "to a writable directory)",
+                         tmpl, strerror(errno));
                 srvproc_free(p);
                 mem_free(shcmd);
                 return -1;
             }
             p->private_dir = mem_strdup(tmpl);
-            snprintf(p->socket_path, sizeof p->socket_path, "%s/server.sock", tmpl);
+            /* fits: room was kept for the suffix above */
+            size_t dl = strlen(tmpl);
+            memcpy(p->socket_path, tmpl, dl);
+            memcpy(p->socket_path + dl, "/server.sock", sizeof "/server.sock");
             p->shimmed = 1;
             shim_use = shim;
             path_state_get(SRVPROC_HARDCODED_SOCKET, &p->hardcoded_before);
@@ -1146,8 +1180,17 @@ int srvproc_wait_ready(srvproc *p, int timeout_ms, char *err, size_t errlen) {
         if (srvproc_exited(p, &st)) {
             srvproc_describe_status(st, what, sizeof what);
             srvproc_log_tail(p, 20, &tail);
-            snprintf(err, errlen, "server %s before accepting connections on %s\n%s", what,
-                     p->socket_path, sbuf_str(&tail));
+            /* /bin/sh's statuses for a command it cannot run, said in words. */
+            char why[PATH_LEN + 64] = "";
+            struct stat sb;
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && p->exe[0] && stat(p->exe, &sb) != 0)
+                snprintf(why, sizeof why, ": the server binary %s does not exist", p->exe);
+            else if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+                snprintf(why, sizeof why, ": the server command was not found");
+            else if (WIFEXITED(st) && WEXITSTATUS(st) == 126 && p->exe[0])
+                snprintf(why, sizeof why, ": %s is not executable", p->exe);
+            snprintf(err, errlen, "server %s before accepting connections on %s%s\n%s", what,
+                     p->socket_path, why, sbuf_str(&tail));
             sbuf_release(&tail);
             return -1;
         }
@@ -1181,6 +1224,23 @@ int srvproc_wait_ready(srvproc *p, int timeout_ms, char *err, size_t errlen) {
     return 0;
 }
 
+/* 1 if the hard-coded path is a socket file that refuses connections (no server behind it). */
+static int hardcoded_socket_dead(void) {
+    struct stat sb;
+    if (lstat(SRVPROC_HARDCODED_SOCKET, &sb) != 0 || !S_ISSOCK(sb.st_mode))
+        return 0;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, SRVPROC_HARDCODED_SOCKET, sizeof SRVPROC_HARDCODED_SOCKET);
+    int dead = connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == ECONNREFUSED;
+    close(fd);
+    return dead;
+}
+
 void srvproc_free(srvproc *p) {
     if (!p)
         return;
@@ -1200,6 +1260,11 @@ void srvproc_free(srvproc *p) {
             waitpid(p->pid, &st, 0);
         }
     }
+    /* The server's process group may outlive its leader: a wrapper script's server left in
+     * the background, or one stopped with SIGSTOP that never saw the SIGTERM. None of it may
+     * outlive the harness. */
+    if (p->owned && p->pid > 0 && kill(-p->pid, 0) == 0)
+        kill(-p->pid, SIGKILL);
     int fds[] = {p->out_fd, p->err_fd, p->pid_fd, p->log_fd, p->wake[0], p->wake[1]};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
@@ -1211,8 +1276,13 @@ void srvproc_free(srvproc *p) {
         rmdir(p->private_dir);
         mem_free(p->private_dir);
     }
-    if (p->lock_fd >= 0)
+    if (p->lock_fd >= 0) {
+        /* Still under the lock: a socket file nobody listens on is what a crashed server of
+         * this run left behind (take_lock saw no live server there). */
+        if (p->owned && hardcoded_socket_dead())
+            unlink(SRVPROC_HARDCODED_SOCKET);
         close(p->lock_fd); /* releases the flock */
+    }
     for (size_t c = 0; c < p->nchunks; c++) {
         if (!p->chunks[c])
             continue;
