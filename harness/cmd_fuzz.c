@@ -141,7 +141,7 @@ static fuzz_verdict camp_run(campaign *c, const stream *s, char *sig, size_t sig
     }
     if (va == FUZZ_FAIL || vb == FUZZ_FAIL) {
         fuzz_outcome *o = va == FUZZ_FAIL ? &c->oa : &c->ob;
-        snprintf(sig, siglen, "%s-%s", va == FUZZ_FAIL ? "a" : "b", o->signature);
+        snprintf(sig, siglen, "%s-%.100s", va == FUZZ_FAIL ? "a" : "b", o->signature);
         sbuf_printf(detail, "server %s: %s", va == FUZZ_FAIL ? "A" : "B", sbuf_str(&o->detail));
         return FUZZ_FAIL;
     }
@@ -234,7 +234,7 @@ static int camp_write(campaign *c, finding *f, stream *s, const char *detail, ch
     snprintf(txt, sizeof txt, "%s/%s.txt", c->out, f->sig);
     FILE *fp = fopen(txt, "w");
     if (!fp) {
-        snprintf(err, errlen, "%s: %s", txt, strerror(errno));
+        snprintf(err, errlen, "%.400s: %s", txt, strerror(errno));
         return -1;
     }
     sbuf b = SBUF_INIT;
@@ -259,7 +259,7 @@ static int camp_write(campaign *c, finding *f, stream *s, const char *detail, ch
     ok &= fclose(fp) == 0;
     sbuf_release(&b);
     if (!ok) {
-        snprintf(err, errlen, "%s: write failed", txt);
+        snprintf(err, errlen, "%.400s: write failed", txt);
         return -1;
     }
     return 0;
