@@ -25,10 +25,6 @@
 /* Percent chance, for readability of the generator's weights. */
 static int gen_chance(rng *r, unsigned percent) { return rng_below(r, 100) < percent; }
 
-static uint32_t get32le(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static int rev_is_v144(proto_rev rev) { return proto_rev_get(rev)->frame_size == 144; }
 
 /* The payload of record r, or NULL for an empty stream (no NULL + offset arithmetic). */
@@ -707,7 +703,7 @@ static void sites_push(site_list *l, uint32_t proc, size_t offset, uint8_t byte)
 
 static void sites_frame(void *ctx, const uint8_t *val, const size_t *off) {
     site_list *l = ctx;
-    int32_t pid = (int32_t)get32le(val + FUZZ_PID_OFFSET);
+    int32_t pid = (int32_t)proto_le_get32(val + FUZZ_PID_OFFSET);
     for (uint32_t p = 0; p < l->s->nprocs; p++) {
         if (l->s->procs[p].recorded_pid != pid)
             continue;
@@ -2359,7 +2355,7 @@ void fuzz_stream_render(const stream *s, sbuf *out) {
             sbuf_printf(out, " conn %u for #%u", r->id, r->len == 2 ? (unsigned)(p[0] | p[1] << 8) : 0);
             break;
         case STREAM_OP_SLEEP:
-            sbuf_printf(out, " %" PRIu32 " ms", r->len == 4 ? get32le(p) : 0);
+            sbuf_printf(out, " %" PRIu32 " ms", r->len == 4 ? proto_le_get32(p) : 0);
             break;
         case STREAM_OP_CLOSE:
             sbuf_printf(out, " conn %u%s", r->id, (r->flags & FUZZ_FLAG_ABORT) ? " abruptly" : "");

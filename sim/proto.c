@@ -72,29 +72,41 @@ const char *proto_kernel_type_name(uint8_t t) {
 
 /* ---- little-endian byte access -------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v) {
+void proto_le_put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+void proto_le_put32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void put64(uint8_t *p, uint64_t v) {
+void proto_le_put64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint32_t get32(const uint8_t *p) {
+uint16_t proto_le_get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+uint32_t proto_le_get32(const uint8_t *p) {
     uint32_t v = 0;
     for (int i = 3; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
 }
 
-static uint64_t get64(const uint8_t *p) {
+uint64_t proto_le_get64(const uint8_t *p) {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
 }
+
+#define put32 proto_le_put32
+#define put64 proto_le_put64
+#define get32 proto_le_get32
+#define get64 proto_le_get64
 
 /* Signed fields travel as two's complement. */
 static int32_t get_i32(const uint8_t *p) {

@@ -129,6 +129,14 @@ size_t proto_encode(proto_rev rev, const proto_msg *msg, uint8_t *out);
  * Returns the frame size consumed, or 0 if len is too short (msg is then untouched). */
 size_t proto_decode(proto_rev rev, const uint8_t *in, size_t len, proto_msg *msg);
 
+/* Little-endian byte access, shared by every binary format allocsim reads or writes. */
+void proto_le_put16(uint8_t *p, uint16_t v);
+void proto_le_put32(uint8_t *p, uint32_t v);
+void proto_le_put64(uint8_t *p, uint64_t v);
+uint16_t proto_le_get16(const uint8_t *p);
+uint32_t proto_le_get32(const uint8_t *p);
+uint64_t proto_le_get64(const uint8_t *p);
+
 /* Incremental decoder for a byte stream cut at arbitrary points. */
 typedef struct {
     proto_rev rev;
