@@ -5,15 +5,6 @@
 
 #include "cmds.h"
 
-/* Weak references: a subcommand whose module is not linked reports itself unavailable. */
-#pragma weak cmd_run
-#pragma weak cmd_run_dry
-#pragma weak cmd_check
-#pragma weak cmd_replay
-#pragma weak cmd_fuzz
-#pragma weak cmd_import
-#pragma weak cmd_plot
-
 typedef struct {
     const char *name;
     int (*fn)(int, char **);
@@ -44,10 +35,6 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
             continue;
-        if (!cmds[i].fn) {
-            fprintf(stderr, "allocsim: '%s' is not available in this build\n", cmds[i].name);
-            return 2;
-        }
         return cmds[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "allocsim: unknown command '%s'\n", argv[1]);
