@@ -65,8 +65,8 @@ typedef struct {
 
 enum { NAMES_BUFFERS = 0, NAMES_PROGRAMS, NAMES_TRACES, NAMES_KINDS };
 
-#define SCN_MAX_PROCESSES 4096 /* each is a real child process in a live run */
-#define SCN_MAX_MESHES 4096
+#define SCN_MAX_PROCESSES 1024 /* each is a real child process in a live run */
+#define SCN_MAX_MESHES 1024
 
 typedef struct {
     const char *path;
@@ -90,6 +90,7 @@ typedef struct {
     fixup *fix;
     size_t nfix, capfix;
     name_index (*names)[NAMES_KINDS]; /* per process, parallel to s->procs */
+    int cap_procs, cap_meshes;        /* allocated entries of s->procs (and names), s->meshes */
 } parser;
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -1434,12 +1435,17 @@ static int parse_mesh(parser *ps, int col) {
         mem_free(name);
         return fail_at(ps, ps->line, col, "expected a valid mesh configuration, found %s", verr);
     }
-    scn_mesh *nv = mem_realloc(ps->s->meshes, sizeof *nv * (size_t)(ps->s->nmeshes + 1));
-    if (!nv) {
-        mem_free(name);
-        return oom(ps);
+    if (ps->s->nmeshes == ps->cap_meshes) { /* geometric: a mesh is over 1 KiB */
+        int cap = ps->cap_meshes ? 2 * ps->cap_meshes : 4;
+        scn_mesh *nv = mem_realloc(ps->s->meshes, sizeof *nv * (size_t)cap);
+        if (!nv) {
+            mem_free(name);
+            return oom(ps);
+        }
+        ps->s->meshes = nv;
+        ps->cap_meshes = cap;
     }
-    ps->s->meshes = nv;
+    scn_mesh *nv = ps->s->meshes;
     scn_mesh *m = &nv[ps->s->nmeshes++];
     m->name = name;
     m->line = ps->line;
@@ -1459,15 +1465,20 @@ static int parse_process(parser *ps, int col) {
             return expected(ps, "a new process name");
     if (ps->s->nprocs == SCN_MAX_PROCESSES)
         return fail_at(ps, ps->line, col, "expected at most %d processes, found more", SCN_MAX_PROCESSES);
-    name_index (*ix)[NAMES_KINDS] = mem_realloc(ps->names, sizeof *ix * (size_t)(ps->s->nprocs + 1));
-    if (!ix)
-        return oom(ps);
-    ps->names = ix;
-    memset(ix[ps->s->nprocs], 0, sizeof ix[0]);
-    scn_process *nv = mem_realloc(ps->s->procs, sizeof *nv * (size_t)(ps->s->nprocs + 1));
-    if (!nv)
-        return oom(ps);
-    ps->s->procs = nv;
+    if (ps->s->nprocs == ps->cap_procs) {
+        int cap = ps->cap_procs ? 2 * ps->cap_procs : 4;
+        name_index (*ix)[NAMES_KINDS] = mem_realloc(ps->names, sizeof *ix * (size_t)cap);
+        if (!ix)
+            return oom(ps);
+        ps->names = ix;
+        scn_process *np = mem_realloc(ps->s->procs, sizeof *np * (size_t)cap);
+        if (!np)
+            return oom(ps);
+        ps->s->procs = np;
+        ps->cap_procs = cap;
+    }
+    memset(ps->names[ps->s->nprocs], 0, sizeof ps->names[0]);
+    scn_process *nv = ps->s->procs;
     scn_process *p = &nv[ps->s->nprocs];
     memset(p, 0, sizeof *p);
     if (!(p->name = tok_dup(ps)))

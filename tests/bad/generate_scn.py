@@ -268,15 +268,15 @@ for name, text, line, col, msg, comment, args, binary, live in cases:
 print(len(cases), 'scenario cases')
 
 # ---- too many processes and meshes (each process is a real child in a live run) ------------------
-big = "mesh n150\n" + ''.join("process p%d\n  open\n" % i for i in range(4097))
-with open(os.path.join(out, 'processes_4097.scn'), 'w') as f:
+big = "mesh n150\n" + ''.join("process p%d\n  open\n" % i for i in range(1025))
+with open(os.path.join(out, 'processes_1025.scn'), 'w') as f:
     f.write(big)
-with open(os.path.join(out, 'processes_4097.scn.expect'), 'w') as f:
-    f.write('# 4097 processes: one more than a scenario may have\n')
-    f.write('error ^@FILE@:%d:1: expected at most 4096 processes, found more$\n' % (2 + 2 * 4096))
-big = ''.join("mesh n150 as m%d\n" % i for i in range(4097)) + "process p\n  open m0\n"
-with open(os.path.join(out, 'meshes_4097.scn'), 'w') as f:
+with open(os.path.join(out, 'processes_1025.scn.expect'), 'w') as f:
+    f.write('# 1025 processes: one more than a scenario may have\n')
+    f.write('error ^@FILE@:%d:1: expected at most 1024 processes, found more$\n' % (2 + 2 * 1024))
+big = ''.join("mesh n150 as m%d\n" % i for i in range(1025)) + "process p\n  open m0\n"
+with open(os.path.join(out, 'meshes_1025.scn'), 'w') as f:
     f.write(big)
-with open(os.path.join(out, 'meshes_4097.scn.expect'), 'w') as f:
-    f.write('# 4097 mesh declarations: one more than a scenario may have\n')
-    f.write('error ^@FILE@:4097:1: expected at most 4096 meshes, found more$\n')
+with open(os.path.join(out, 'meshes_1025.scn.expect'), 'w') as f:
+    f.write('# 1025 mesh declarations: one more than a scenario may have\n')
+    f.write('error ^@FILE@:1025:1: expected at most 1024 meshes, found more$\n')
