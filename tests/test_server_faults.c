@@ -43,6 +43,7 @@
 #define SKIP_STATUS 77
 
 static char self_exe[4096];
+static char scratch_root[64]; /* every directory a test makes is under it; main removes it */
 
 static const char *bin_dir(void) {
     const char *b = getenv("ALLOCSIM_BIN");
@@ -125,7 +126,7 @@ typedef struct {
 
 static void env_init(fault_env *fe) {
     memset(fe, 0, sizeof *fe);
-    snprintf(fe->tmpdir, sizeof fe->tmpdir, "/tmp/allocsim-faults-XXXXXX");
+    snprintf(fe->tmpdir, sizeof fe->tmpdir, "%s/tmpdir-XXXXXX", scratch_root);
     ck_assert_ptr_nonnull(mkdtemp(fe->tmpdir));
     fe->hardcoded_existed = lstat(HARDCODED, &fe->hardcoded) == 0;
     ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -489,7 +490,8 @@ static void release_socket(pid_t holder, const char *path) {
 START_TEST(attached_socket_held_by_another_process) {
     fault_env fe;
     env_init(&fe);
-    char dir[] = "/tmp/allocsim-faults-other-XXXXXX";
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/other-XXXXXX", scratch_root);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char sock[300], log[300];
     snprintf(sock, sizeof sock, "%s/other.sock", dir);
@@ -516,7 +518,8 @@ END_TEST
 START_TEST(attached_socket_nobody_listens) {
     fault_env fe;
     env_init(&fe);
-    char dir[] = "/tmp/allocsim-faults-stale-XXXXXX";
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/stale-XXXXXX", scratch_root);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char sock[300], log[300];
     snprintf(sock, sizeof sock, "%s/stale.sock", dir);
@@ -707,9 +710,23 @@ START_TEST(aftermath_sees_a_left_process) {
 }
 END_TEST
 
+/* Removes what failed tests left under the scratch root (two levels: a test's directory and
+ * the files or private directories in it). */
+static void remove_scratch(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_root);
+    if (scratch_root[0] && system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", scratch_root);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--fake-server") == 0)
         return fake_server(argv[2]);
+    snprintf(scratch_root, sizeof scratch_root, "/tmp/allocsim-faults-XXXXXX");
+    if (!mkdtemp(scratch_root)) {
+        perror("mkdtemp");
+        return 1;
+    }
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
     self_exe[n > 0 ? n : 0] = '\0';
     Suite *s = suite_create("server_faults");
@@ -735,5 +752,6 @@ int main(int argc, char **argv) {
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
+    remove_scratch();
     return failed ? 1 : 0;
 }
