@@ -63,7 +63,7 @@ static int read_expect(const char *path, bad_expect *e, char *why, size_t whylen
     e->lines = -1;
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(why, whylen, "cannot read %s", path);
+        snprintf(why, whylen, "cannot read %.400s", path);
         return -1;
     }
     char line[2048];
@@ -82,7 +82,7 @@ static int read_expect(const char *path, bad_expect *e, char *why, size_t whylen
         else if (strncmp(l, "stdout ", 7) == 0 && e->nstdout < 8)
             snprintf(e->stdout_re[e->nstdout++], sizeof e->stdout_re[0], "%s", l + 7);
         else {
-            snprintf(why, whylen, "%s: unknown line '%s'", path, l);
+            snprintf(why, whylen, "%.200s: unknown line '%.200s'", path, l);
             fclose(f);
             return -1;
         }
