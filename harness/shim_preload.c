@@ -72,6 +72,9 @@ __attribute__((constructor)) static void shim_init(void) {
 
 /* The path to use instead of p: the replacement if p is exactly the hard-coded path. */
 static const char *redirect(const char *p) {
+    /* libc declares these path arguments nonnull, so without this barrier the optimiser drops
+     * the NULL test below; hostile callers do pass NULL and must get the real call's EFAULT. */
+    __asm__("" : "+r"(p));
     if (p && replacement[0] && strcmp(p, SHIM_HARDCODED) == 0)
         return replacement;
     return p;

@@ -573,6 +573,32 @@ static int private_mounts(void) {
     return mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
 }
 
+/* A fresh tmpfs on /tmp would hide a checkout or build that lives under /tmp (CI clones often
+ * do). top_under_tmp() names the top directory under /tmp of such a path (resolved before the
+ * mount; "" when the path is elsewhere), keep_top() binds it back from the old /tmp, reached
+ * through old_tmp, an O_PATH descriptor opened before the mount. */
+static void top_under_tmp(const char *path, char *top, size_t n) {
+    char real[4096];
+    top[0] = '\0';
+    if (!realpath(path, real) || strncmp(real, "/tmp/", 5) != 0)
+        return;
+    snprintf(top, n, "%s", real + 5);
+    char *slash = strchr(top, '/');
+    if (slash)
+        *slash = '\0';
+}
+
+static int keep_top(int old_tmp, const char *top) {
+    if (!*top)
+        return 0;
+    char from[4200], to[4200];
+    snprintf(from, sizeof from, "/proc/self/fd/%d/%s", old_tmp, top);
+    snprintf(to, sizeof to, "/tmp/%s", top);
+    if (mkdir(to, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return mount(from, to, NULL, MS_BIND | MS_REC, NULL);
+}
+
 /* Runs body in a child inside a private mount namespace with a fresh /tmp. body returns 0
  * (passed) or prints why and returns 1. The test is skipped when no namespace is possible. */
 static void in_private_tmp(int (*body)(void), const char *what) {
@@ -580,8 +606,20 @@ static void in_private_tmp(int (*body)(void), const char *what) {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        if (private_mounts() != 0 || mount("tmpfs", "/tmp", "tmpfs", 0, "size=64m") != 0)
+        char tops[3][256];
+        top_under_tmp(bin_dir(), tops[0], sizeof tops[0]);
+        top_under_tmp(source_dir(), tops[1], sizeof tops[1]);
+        top_under_tmp(self_exe, tops[2], sizeof tops[2]);
+        if (private_mounts() != 0)
             _exit(SKIP_STATUS);
+        /* opened inside the new namespace: a bind source must belong to it */
+        int old_tmp = open("/tmp", O_PATH | O_DIRECTORY);
+        if (old_tmp < 0 || mount("tmpfs", "/tmp", "tmpfs", 0, "size=64m") != 0)
+            _exit(SKIP_STATUS);
+        if (keep_top(old_tmp, tops[0]) != 0 || keep_top(old_tmp, tops[1]) != 0 || keep_top(old_tmp, tops[2]) != 0) {
+            fprintf(stderr, "cannot keep the build visible inside the private /tmp: %s\n", strerror(errno));
+            _exit(1);
+        }
         _exit(body());
     }
     int st;
