@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -64,6 +65,7 @@ static void run_usage(FILE *f) {
             "  --server \"CMD ARGS\"       start this server (e.g. a real allocation_server_poc)\n"
             "  --socket PATH --server-log FILE   attach to a running server and read its log\n"
             "  --isolation auto|shim|lock  how an owned server's hard-coded socket is kept private\n"
+            "  -j, --jobs N              check: run N scenarios at once (each has its own server)\n"
             "  --timeout DURATION        fence, reply and dump timeout (default 10s)\n"
             "simulation:\n"
             "  --protocol REV            %s (default: the scenario's, else v72)\n"
@@ -154,6 +156,14 @@ static int parse_opts(int argc, char **argv, run_opts *o, const char ***paths, i
             o->quiet = 1;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             o->verbose = 1;
+        } else if (strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) {
+            NEED_VALUE char *end;
+            long j = strtol(v, &end, 10);
+            if (*end || j < 1 || j > 64) {
+                fprintf(stderr, "allocsim: %s: expected a number of parallel runs from 1 to 64, found '%s'\n", a, v);
+                return 2;
+            }
+            o->jobs = (int)j;
         } else if (strcmp(a, "--isolation") == 0) {
             NEED_VALUE if (strcmp(v, "auto") == 0) o->isolation = SRVPROC_ISOLATE_AUTO;
             else if (strcmp(v, "shim") == 0) o->isolation = SRVPROC_ISOLATE_SHIM;
@@ -624,6 +634,39 @@ static int collect(const char *path, char ***list, size_t *n, size_t *cap) {
     return 0;
 }
 
+typedef struct {
+    char **list;
+    verdict_report **reps;
+    size_t n;
+    const run_opts *o;
+    size_t next; /* next scenario to run, under lock */
+    pthread_mutex_t lock;
+    sbuf *texts; /* per scenario: its progress and report */
+} check_pool;
+
+static void *check_worker(void *arg) {
+    check_pool *pool = arg;
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        size_t i = pool->next < pool->n ? pool->next++ : pool->n;
+        pthread_mutex_unlock(&pool->lock);
+        if (i == pool->n)
+            return NULL;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&buf, &len);
+        if (!mem) {
+            verdict_report_set_error(pool->reps[i], 3, "open_memstream failed");
+            continue;
+        }
+        run_scenario(pool->list[i], pool->o, pool->reps[i], mem);
+        verdict_print_human(pool->reps[i], mem);
+        fclose(mem);
+        sbuf_append(&pool->texts[i], buf, len);
+        free(buf);
+    }
+}
+
 int cmd_check(int argc, char **argv) {
     run_opts o;
     const char **paths;
@@ -659,14 +702,45 @@ int cmd_check(int argc, char **argv) {
         return 2;
     }
     verdict_report **reps = mem_calloc(n, sizeof *reps);
-    int worst = 0;
-    size_t passed = 0;
-    FILE *out = o.tap ? stderr : stdout;
     for (size_t i = 0; i < n; i++) {
         reps[i] = mem_calloc(1, sizeof **reps);
         verdict_report_init(reps[i], list[i]);
-        run_scenario(list[i], &o, reps[i], out);
-        verdict_print_human(reps[i], out);
+    }
+    FILE *out = o.tap ? stderr : stdout;
+    if (o.jobs > 1 && n > 1 && o.socket) {
+        fprintf(out, "note: -j ignored: runs attached to one server (--socket) go one at a time\n");
+        o.jobs = 1;
+    }
+    check_pool pool = {list, reps, n, &o, 0, PTHREAD_MUTEX_INITIALIZER, NULL};
+    pool.texts = mem_calloc(n, sizeof *pool.texts);
+    if (o.jobs <= 1 || n == 1) {
+        for (size_t i = 0; i < n; i++) {
+            run_scenario(list[i], &o, reps[i], out);
+            verdict_print_human(reps[i], out);
+        }
+    } else {
+        /* Each scenario gets its own server and private socket (the shim), so runs are
+         * independent; their output is kept per scenario and printed in order. */
+        size_t nthreads = (size_t)o.jobs < n ? (size_t)o.jobs : n;
+        pthread_t *tids = mem_calloc(nthreads, sizeof *tids);
+        size_t started = 0;
+        for (; started < nthreads; started++)
+            if (pthread_create(&tids[started], NULL, check_worker, &pool) != 0)
+                break;
+        if (started == 0)
+            check_worker(&pool);
+        for (size_t t = 0; t < started; t++)
+            pthread_join(tids[t], NULL);
+        mem_free(tids);
+        for (size_t i = 0; i < n; i++)
+            fputs(sbuf_str(&pool.texts[i]), out);
+    }
+    for (size_t i = 0; i < n; i++)
+        sbuf_release(&pool.texts[i]);
+    mem_free(pool.texts);
+    int worst = 0;
+    size_t passed = 0;
+    for (size_t i = 0; i < n; i++) {
         int st = verdict_report_status(reps[i]);
         passed += st == 0;
         if (st > worst)

@@ -193,6 +193,28 @@ START_TEST(tap_junit_and_golden) {
 }
 END_TEST
 
+START_TEST(check_runs_scenarios_in_parallel_with_one_summary) {
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "'%s/allocsim' check '%s/tests/data/harness' -j 2 --no-golden", bin, src);
+    int rc = run(cmd, &out);
+    ck_assert_msg(rc == 0, "exit %d\n%s", rc, out);
+    ck_assert_msg(strstr(out, "\n2 passed, 0 failed\n"), "%s", out);
+    /* reports come out in scenario order whatever order the runs finished in */
+    char *a = strstr(out, "crash_query.scn: "), *b = strstr(out, "seed_min.scn: ");
+    ck_assert_msg(a && b && a < b, "%s", out);
+    free(out);
+    /* one failing scenario among parallel runs makes the whole check fail */
+    snprintf(cmd, sizeof cmd,
+             "'%s/allocsim' check '%s/tests/data/harness' -j 2 --no-golden -q --server \"'%s/allocsim-server' "
+             "--protocol v72 --fault keep-trace\"",
+             bin, src, bin);
+    rc = run(cmd, &out);
+    ck_assert_msg(rc == 1, "exit %d\n%s", rc, out);
+    ck_assert_msg(strstr(out, "\n1 passed, 1 failed\n"), "%s", out);
+    free(out);
+}
+END_TEST
+
 int main(void) {
     setup_paths();
     Suite *s = suite_create("harness_live");
@@ -206,6 +228,7 @@ int main(void) {
     tcase_add_test(t, server_failures_exit_3_with_cause);
     tcase_add_test(t, bad_scenario_exits_2_with_location);
     tcase_add_test(t, tap_junit_and_golden);
+    tcase_add_test(t, check_runs_scenarios_in_parallel_with_one_summary);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
