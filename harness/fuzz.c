@@ -677,6 +677,28 @@ static size_t stream_conn_count(const stream *s) {
     return n;
 }
 
+/* Walks every connection record of s through the server's framing, calling fn's callbacks
+ * frame by frame; *record is kept at the index of the record being walked. Stops early when
+ * *stop becomes non-zero. Returns 0, or -1 when out of memory. */
+static int walk_stream(const stream *s, walk_fns *fn, size_t *record, const int *stop) {
+    size_t nconns = stream_conn_count(s);
+    walk_conn *conns = nconns ? mem_calloc(nconns, sizeof *conns) : NULL;
+    if (nconns && !conns)
+        return -1;
+    for (size_t i = 0; i < s->nrecords && !*stop; i++) {
+        const stream_record *r = &s->records[i];
+        if (!record_is_conn_op(r))
+            continue;
+        *record = i;
+        walk_conn_op(r, &conns[r->id]);
+        /* FENCE: a whole valid frame at a boundary (the executor skips it elsewhere), which
+         * leaves the framing as it was. */
+        walk_record(s, r, &conns[r->id], fn);
+    }
+    mem_free(conns);
+    return 0;
+}
+
 typedef struct {
     fuzz_pid_site *v;
     size_t n, cap;
@@ -717,23 +739,10 @@ static void sites_frame(void *ctx, const uint8_t *val, const size_t *off) {
 int fuzz_pid_sites(const stream *s, fuzz_pid_site **out, size_t *n) {
     *out = NULL;
     *n = 0;
-    size_t nconns = stream_conn_count(s);
-    walk_conn *conns = nconns ? mem_calloc(nconns, sizeof *conns) : NULL;
-    if (nconns && !conns)
-        return -1;
     site_list l = {NULL, 0, 0, 0, s};
     walk_fns fn = {sites_frame, NULL, &l};
-    for (size_t i = 0; i < s->nrecords && !l.oom; i++) {
-        const stream_record *r = &s->records[i];
-        if (!record_is_conn_op(r))
-            continue;
-        walk_conn_op(r, &conns[r->id]);
-        /* FENCE: a whole valid frame at a boundary (the executor skips it elsewhere), which
-         * leaves the framing as it was. */
-        walk_record(s, r, &conns[r->id], &fn);
-    }
-    mem_free(conns);
-    if (l.oom) {
+    size_t record;
+    if (walk_stream(s, &fn, &record, &l.oom) != 0 || l.oom) {
         mem_free(l.v);
         return -1;
     }
@@ -770,22 +779,9 @@ static void dumps_frame(void *ctx, const uint8_t *val, const size_t *off) {
 int fuzz_dump_records(const stream *s, size_t **out, size_t *n) {
     *out = NULL;
     *n = 0;
-    size_t nconns = stream_conn_count(s);
-    walk_conn *conns = nconns ? mem_calloc(nconns, sizeof *conns) : NULL;
-    if (nconns && !conns)
-        return -1;
     dump_list d = {NULL, 0, 0, 0, 0};
     walk_fns fn = {dumps_frame, NULL, &d};
-    for (size_t i = 0; i < s->nrecords && !d.oom; i++) {
-        const stream_record *r = &s->records[i];
-        if (!record_is_conn_op(r))
-            continue;
-        d.record = i;
-        walk_conn_op(r, &conns[r->id]);
-        walk_record(s, r, &conns[r->id], &fn);
-    }
-    mem_free(conns);
-    if (d.oom) {
+    if (walk_stream(s, &fn, &d.record, &d.oom) != 0 || d.oom) {
         mem_free(d.v);
         return -1;
     }

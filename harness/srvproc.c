@@ -181,22 +181,40 @@ void srvproc_describe_status(int wstatus, char *buf, size_t len) {
 
 /* ---- locating executables ------------------------------------------------------------------ */
 
-int srvproc_reference_path(char *buf, size_t len, char *err, size_t errlen) {
+/* Tries, in order: $env_file, $ALLOCSIM_BIN/rel, the build's compiled-in path, and rel next
+ * to this program. Returns 0 with the first that passes access(mode) in buf, else -1. */
+static int find_file(char *buf, size_t len, int mode, const char *env_file, const char *rel,
+                     const char *built) {
+    const char *env = env_file ? getenv(env_file) : NULL;
     const char *bin = getenv("ALLOCSIM_BIN");
-    if (bin && *bin) {
-        snprintf(buf, len, "%s/allocsim-server", bin);
-        if (file_exists(buf, X_OK))
-            return 0;
-    }
-#ifdef ALLOCSIM_SERVER_PATH
-    snprintf(buf, len, "%s", ALLOCSIM_SERVER_PATH);
-    if (file_exists(buf, X_OK))
-        return 0;
-#endif
     char dir[PATH_LEN];
     self_dir(dir, sizeof dir);
-    snprintf(buf, len, "%s/allocsim-server", dir);
-    if (dir[0] && file_exists(buf, X_OK))
+    for (int k = 0; k < 4; k++) {
+        if (k == 0 && env && *env)
+            snprintf(buf, len, "%s", env);
+        else if (k == 1 && bin && *bin)
+            snprintf(buf, len, "%s/%s", bin, rel);
+        else if (k == 2 && built)
+            snprintf(buf, len, "%s", built);
+        else if (k == 3 && dir[0])
+            snprintf(buf, len, "%s/%s", dir, rel);
+        else
+            continue;
+        if (file_exists(buf, mode))
+            return 0;
+    }
+    return -1;
+}
+
+#ifndef ALLOCSIM_SERVER_PATH
+#define ALLOCSIM_SERVER_PATH NULL
+#endif
+#ifndef ALLOCSIM_SHIM_PATH
+#define ALLOCSIM_SHIM_PATH NULL
+#endif
+
+int srvproc_reference_path(char *buf, size_t len, char *err, size_t errlen) {
+    if (find_file(buf, len, X_OK, NULL, "allocsim-server", ALLOCSIM_SERVER_PATH) == 0)
         return 0;
     snprintf(err, errlen,
              "reference server: expected allocsim-server in $ALLOCSIM_BIN, the build directory or "
@@ -205,27 +223,7 @@ int srvproc_reference_path(char *buf, size_t len, char *err, size_t errlen) {
 }
 
 int srvproc_shim_path(char *buf, size_t len, char *err, size_t errlen) {
-    const char *env = getenv("ALLOCSIM_SHIM");
-    if (env && *env) {
-        snprintf(buf, len, "%s", env);
-        if (file_exists(buf, R_OK))
-            return 0;
-    }
-    const char *bin = getenv("ALLOCSIM_BIN");
-    if (bin && *bin) {
-        snprintf(buf, len, "%s/../lib/liballocsim_shim.so", bin);
-        if (file_exists(buf, R_OK))
-            return 0;
-    }
-#ifdef ALLOCSIM_SHIM_PATH
-    snprintf(buf, len, "%s", ALLOCSIM_SHIM_PATH);
-    if (file_exists(buf, R_OK))
-        return 0;
-#endif
-    char dir[PATH_LEN];
-    self_dir(dir, sizeof dir);
-    snprintf(buf, len, "%s/../lib/liballocsim_shim.so", dir);
-    if (dir[0] && file_exists(buf, R_OK))
+    if (find_file(buf, len, R_OK, "ALLOCSIM_SHIM", "../lib/liballocsim_shim.so", ALLOCSIM_SHIM_PATH) == 0)
         return 0;
     snprintf(err, errlen,
              "socket shim: expected liballocsim_shim.so in $ALLOCSIM_SHIM, the build directory or "
