@@ -1,5 +1,5 @@
 /* cmd_import: `allocsim import LOG [options]`, the command-line face of the log importer
- * (harness/import.h). It parses options, runs the import, prints the human or JSON report and
+ * (import/import.h). It parses options, runs the import, prints the human or JSON report and
  * writes the requested files. Exit status:
  *   0  imported; every dump agrees with the events and no inconsistency was found;
  *   1  imported, with findings (a dump that disagrees, lines that contradict each other);

@@ -1,5 +1,5 @@
 /* cmd_plot: `allocsim plot TIMELINE.tsv -o FILE.png|FILE.svg [...]`, the command-line face of
- * the plot driver (harness/plot.h). It parses options, calls plot_render, prints the leak list
+ * the plot driver (plots/plot.h). It parses options, calls plot_render, prints the leak list
  * and what was written, and maps the result to an exit status:
  *   0  the picture was written;
  *   1  no picture: gnuplot is missing or failed (data and script are kept to render later);

@@ -1,5 +1,5 @@
-/* cmds: the allocsim subcommands. Each lives in its own harness/cmd_*.c file and is called by
- * harness/main_allocsim.c with argv[0] = the subcommand name. Each returns the process exit
+/* cmds: the allocsim subcommands. Each lives in its own cli/cmd_*.c file and is called by
+ * cli/main_allocsim.c with argv[0] = the subcommand name. Each returns the process exit
  * status: 0 success, 1 an expectation or check failed, 2 bad usage or bad input, 3 the server
  * crashed, hung or could not be reached. Append new commands here.
  */

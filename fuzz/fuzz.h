@@ -1,7 +1,7 @@
 /* fuzz: the pure half of `allocsim fuzz` — stream generation, the oracle model, failure
  * signatures, the minimiser and the text rendering of reproducers.
  *
- * Nothing here touches a socket or a process; harness/fuzz_exec.h runs streams against live
+ * Nothing here touches a socket or a process; fuzz/fuzz_exec.h runs streams against live
  * servers. Everything is deterministic: a campaign seed and a stream number give the same
  * .allocstream bytes on every machine, because the generator draws from its own PRNG and
  * guides itself with a model that never asks the operating system anything.

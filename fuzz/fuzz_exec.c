@@ -25,7 +25,6 @@
 #include "dumpview.h"
 #include "fuzz.h"
 #include "mem.h"
-#include "srv.h"
 #include "srvproc.h"
 #include "standin.h"
 
@@ -171,7 +170,7 @@ int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_
     x->cfg.attach_log = x->attach_log;
     x->cfg.extra_args = (const char *const *)x->extra;
     /* The server's own liveness test, so the model drops exactly the pids the server drops. */
-    fuzz_model_set_liveness(x->model, srv_pid_dead, NULL);
+    fuzz_model_set_liveness(x->model, standin_pid_dead, NULL);
     if (exec_start(x, err, errlen) != 0) {
         fuzz_exec_free(x);
         return -1;

@@ -156,3 +156,10 @@ void standin_release(standin *s) {
         s->pipe_fd = -1;
     }
 }
+
+int standin_pid_dead(void *ctx, int32_t pid) {
+    (void)ctx;
+    if (pid == 0 || pid == -1)
+        return 0;
+    return kill((pid_t)pid, 0) != 0;
+}

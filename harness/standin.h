@@ -11,6 +11,7 @@
 #define ALLOCSIM_STANDIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef enum {
@@ -42,5 +43,9 @@ int standin_exit(standin *s, char *err, size_t errlen);
 /* Ends a stand-in in any state without reporting: running ones are killed and reaped.
  * Safe to call twice. */
 void standin_release(standin *s);
+
+/* The allocation server's liveness test: pid is dead iff kill(pid, 0) != 0 (EPERM counts as
+ * dead); pids 0 and -1 are always alive. Usable as a ledger_dead_fn (ctx ignored). */
+int standin_pid_dead(void *ctx, int32_t pid);
 
 #endif

@@ -5,7 +5,7 @@
  * is still in use at the end of the timeline (the leak list). Output data and script are
  * byte-identical for the same input and options.
  *
- * Used by `allocsim plot` (harness/cmd_plot.c) and by any command offering `--plot FILE`.
+ * Used by `allocsim plot` (cli/cmd_plot.c) and by any command offering `--plot FILE`.
  */
 #ifndef ALLOCSIM_PLOT_H
 #define ALLOCSIM_PLOT_H

@@ -1,7 +1,7 @@
 /* allocsim-server: allocsim's reference TT-Metal allocation server (docs/server.md).
  *
  * This file only decides exit codes and owns the process-wide signal set-up; the server is
- * harness/srv.c. SIGINT and SIGTERM are blocked in every thread and taken by sigwait in one
+ * server/srv.c. SIGINT and SIGTERM are blocked in every thread and taken by sigwait in one
  * dedicated thread, which asks the server to stop: nothing is printed from a signal handler,
  * so a signal can never deadlock on the server's lock (the real server's defect, §8.4).
  */

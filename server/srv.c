@@ -25,6 +25,7 @@
 
 #include "ledger.h"
 #include "mem.h"
+#include "standin.h"
 
 /* v144's limit of consecutive bad type bytes before a connection is dropped (§3.3). */
 #define SRV_MAX_CONSECUTIVE_ERRORS 10
@@ -272,13 +273,6 @@ static void srv_emit(void *ctx, ledger_stream stream, const char *line, size_t l
 static void srv_print_err(srv *s, const char *line) {
     if (!s->cfg.quiet)
         srv_write_line(s->cfg.err_fd, line, strlen(line));
-}
-
-int srv_pid_dead(void *ctx, int32_t pid) {
-    (void)ctx;
-    if (pid == 0 || pid == -1)
-        return 0;
-    return kill((pid_t)pid, 0) != 0;
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
@@ -595,7 +589,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t err_len) {
     lc.rev = cfg->rev;
     lc.emit = cfg->quiet ? NULL : srv_emit;
     lc.emit_ctx = s;
-    lc.is_dead = srv_pid_dead;
+    lc.is_dead = standin_pid_dead;
     lc.dead_ctx = NULL;
     lc.faults = cfg->faults;
     s->ledger = ledger_new(&lc);

@@ -76,8 +76,4 @@ void srv_stop(srv *s);
 /* Releases everything. Precondition: srv_run has returned, or was never called. */
 void srv_free(srv *s);
 
-/* The server's liveness test: pid is dead iff kill(pid, 0) != 0 (EPERM counts as dead);
- * pids 0 and -1 are always alive. Usable as a ledger_dead_fn (ctx ignored). */
-int srv_pid_dead(void *ctx, int32_t pid);
-
 #endif

@@ -1,4 +1,4 @@
-/* test_import: the log importer (harness/import.c, import_report.c, cmd_import.c).
+/* test_import: the log importer (import/import.c, import_report.c, cmd_import.c).
  *
  * Acceptance from the seed story (seed-trace-buffers.md): tests/data/import/seed_trace.log
  * holds the note's eight TRACE allocation lines, a DUMP_REMAINING report with the TRACE

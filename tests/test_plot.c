@@ -1,4 +1,4 @@
-/* test_plot: the plot driver (harness/plot.c) and `allocsim plot` (harness/cmd_plot.c).
+/* test_plot: the plot driver (plots/plot.c) and `allocsim plot` (cli/cmd_plot.c).
  *
  * Known answers come from outside the code: tests/data/plot/small.tsv is a hand-written
  * two-device timeline whose expected step series (small.data.tsv) was written by hand from

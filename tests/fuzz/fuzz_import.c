@@ -1,4 +1,4 @@
-/* fuzz_import: libFuzzer target for the log importer (harness/import.c, import_report.c).
+/* fuzz_import: libFuzzer target for the log importer (import/import.c, import_report.c).
  *
  * Arbitrary bytes are imported as a server log with the timeline and the stream enabled, the
  * human and JSON reports are rendered, and the stream must pass its own validation and encode:
