@@ -13,7 +13,7 @@
  * and a finding records it. Dead-PID cleanup is applied the same way, from the importer's own
  * per-PID list of entries, so its cost is proportional to what it removes.
  */
-#include "import.h"
+#include "import_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,238 +31,6 @@
 
 /* A ref_count correction larger than this per line is reported, not applied. */
 #define IMPORT_MAX_FIXUP 64
-/* The dumper process's recorded pid: a value no real process has. */
-#define IMPORT_DUMPER_PID INT32_MIN
-
-/* ---- u64 -> u32 map (open addressing, linear probing, no deletion) ------------------------ */
-
-typedef struct {
-    uint64_t *keys;
-    uint32_t *vals; /* value + 1; 0 = empty slot */
-    size_t cap, n;
-} u64map;
-
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9u;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebu;
-    x ^= x >> 31;
-    return x;
-}
-
-static int map_get(const u64map *m, uint64_t k, uint32_t *v) {
-    if (!m->cap)
-        return 0;
-    for (size_t i = mix64(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->vals[i])
-            return 0;
-        if (m->keys[i] == k) {
-            *v = m->vals[i] - 1;
-            return 1;
-        }
-    }
-}
-
-static int map_put(u64map *m, uint64_t k, uint32_t v);
-
-static int map_grow(u64map *m) {
-    size_t ncap = m->cap ? m->cap * 2 : 64;
-    u64map nm = {mem_calloc(ncap, sizeof *nm.keys), mem_calloc(ncap, sizeof *nm.vals), ncap, 0};
-    if (!nm.keys || !nm.vals) {
-        mem_free(nm.keys);
-        mem_free(nm.vals);
-        return -1;
-    }
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->vals[i])
-            map_put(&nm, m->keys[i], m->vals[i] - 1);
-    mem_free(m->keys);
-    mem_free(m->vals);
-    *m = nm;
-    return 0;
-}
-
-static int map_put(u64map *m, uint64_t k, uint32_t v) {
-    if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0)
-        return -1;
-    for (size_t i = mix64(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->vals[i]) {
-            m->keys[i] = k;
-            m->vals[i] = v + 1;
-            m->n++;
-            return 0;
-        }
-        if (m->keys[i] == k) {
-            m->vals[i] = v + 1;
-            return 0;
-        }
-    }
-}
-
-static void map_release(u64map *m) {
-    mem_free(m->keys);
-    mem_free(m->vals);
-    memset(m, 0, sizeof *m);
-}
-
-/* ---- device sets ------------------------------------------------------------------------ */
-
-static size_t devset_pos(const import_devset *s, int32_t d) {
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s->v[mid] < d)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static int devset_has(const import_devset *s, int32_t d) {
-    size_t i = devset_pos(s, d);
-    return i < s->n && s->v[i] == d;
-}
-
-/* Adds d (owner is kept in s->owner when the set tracks owners). -1 out of memory. */
-static int devset_add(import_devset *s, int32_t d, int32_t owner) {
-    size_t i = devset_pos(s, d);
-    if (i < s->n && s->v[i] == d)
-        return 0;
-    if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 4;
-        int32_t *nv = mem_realloc(s->v, ncap * sizeof *nv);
-        if (!nv)
-            return -1;
-        s->v = nv;
-        int32_t *no = mem_realloc(s->owner, ncap * sizeof *no);
-        if (!no)
-            return -1;
-        s->owner = no;
-        s->cap = ncap;
-    }
-    memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof *s->v);
-    memmove(s->owner + i + 1, s->owner + i, (s->n - i) * sizeof *s->owner);
-    s->v[i] = d;
-    s->owner[i] = owner;
-    s->n++;
-    return 0;
-}
-
-static void devset_del(import_devset *s, int32_t d) {
-    size_t i = devset_pos(s, d);
-    if (i >= s->n || s->v[i] != d)
-        return;
-    memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof *s->v);
-    memmove(s->owner + i, s->owner + i + 1, (s->n - i - 1) * sizeof *s->owner);
-    s->n--;
-}
-
-static void devset_release(import_devset *s) {
-    mem_free(s->v);
-    mem_free(s->owner);
-    memset(s, 0, sizeof *s);
-}
-
-/* ---- importer state --------------------------------------------------------------------- */
-
-typedef struct {
-    int32_t pid;
-    uint32_t *lcs; /* lifecycles with a live entry this pid may own (deduplicated at the tail) */
-    size_t n, cap;
-    int proc;      /* stream process index, -1 before its first event */
-    int crashed;   /* cleaned up as dead: the stream has crashed its stand-in */
-    int stale_warned;
-} pidinfo;
-
-typedef struct {
-    uint64_t v[4];
-    int seen;
-} tl_last;
-
-typedef struct {
-    const import_opts *o;
-    const char *name;
-    import_result *r;
-    ledger *led;
-    int max_devices;
-    u64map ids;   /* buffer id -> current lifecycle */
-    u64map pidmap; /* (uint32) pid -> pidinfo index */
-    pidinfo *pinfo;
-    size_t npinfo, pinfo_cap;
-    size_t bcap, dcap, wcap, fcap;
-    dumpview_parser *parser;
-    int have_dump;          /* r->dumps[ndumps - 1] is being read */
-    size_t pending_request; /* a request line seen while another report was being read */
-    size_t line;
-    int oom;
-    tl_last *last;          /* max_devices entries */
-    uint8_t *capacity_done; /* max_devices entries */
-    /* stream */
-    int last_conn;
-    int unfenced;
-    int dumper;
-    /* dead-process block being read */
-    int dead_pending;
-    int32_t dead_pid;
-    uint64_t dead_removed;
-    int pre_v72_noted;
-    int stream_full;
-    size_t event_lines;
-} imp;
-
-static void note_add(imp *x, import_note **arr, size_t *n, size_t *cap, size_t line,
-                     const char *fmt, va_list ap) {
-    size_t idx = (*n)++;
-    if (idx >= IMPORT_MAX_NOTES)
-        return;
-    if (idx == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        import_note *nv = mem_realloc(*arr, ncap * sizeof *nv);
-        if (!nv) {
-            x->oom = 1;
-            (*n)--;
-            return;
-        }
-        *arr = nv;
-        *cap = ncap;
-    }
-    sbuf b = SBUF_INIT;
-    if (line)
-        sbuf_printf(&b, "%s:%zu: ", x->name, line);
-    else
-        sbuf_printf(&b, "%s: ", x->name);
-    sbuf_vprintf(&b, fmt, ap);
-    if (sbuf_failed(&b)) {
-        x->oom = 1;
-        sbuf_release(&b);
-        (*n)--;
-        return;
-    }
-    (*arr)[idx].line = line;
-    (*arr)[idx].text = b.data ? b.data : mem_strdup("");
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void warn(imp *x, size_t line, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    note_add(x, &x->r->warnings, &x->r->nwarnings, &x->wcap, line, fmt, ap);
-    va_end(ap);
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void finding(imp *x, size_t line, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    note_add(x, &x->r->findings, &x->r->nfindings, &x->fcap, line, fmt, ap);
-    va_end(ap);
-}
 
 static int ledger_reset(imp *x) {
     ledger_config cfg = {0};
@@ -275,154 +43,12 @@ static int ledger_reset(imp *x) {
     return x->led ? 0 : -1;
 }
 
-/* ---- pids and the stream ------------------------------------------------------------------ */
-
-static pidinfo *pid_find(imp *x, int32_t pid) {
-    uint32_t idx;
-    return map_get(&x->pidmap, (uint32_t)pid, &idx) ? &x->pinfo[idx] : NULL;
-}
-
-static pidinfo *pid_get(imp *x, int32_t pid) {
-    uint32_t idx;
-    if (map_get(&x->pidmap, (uint32_t)pid, &idx))
-        return &x->pinfo[idx];
-    if (x->npinfo == x->pinfo_cap) {
-        size_t ncap = x->pinfo_cap ? x->pinfo_cap * 2 : 16;
-        pidinfo *nv = mem_realloc(x->pinfo, ncap * sizeof *nv);
-        int32_t *np = mem_realloc(x->r->pids, ncap * sizeof *np);
-        if (nv)
-            x->pinfo = nv;
-        if (np)
-            x->r->pids = np;
-        if (!nv || !np) {
-            x->oom = 1;
-            return NULL;
-        }
-        x->pinfo_cap = ncap;
-    }
-    if (map_put(&x->pidmap, (uint32_t)pid, (uint32_t)x->npinfo) < 0) {
-        x->oom = 1;
-        return NULL;
-    }
-    pidinfo *p = &x->pinfo[x->npinfo];
-    memset(p, 0, sizeof *p);
-    p->pid = pid;
-    p->proc = -1;
-    x->r->pids[x->npinfo] = pid;
-    x->npinfo++;
-    x->r->npids = x->npinfo;
-    return p;
-}
-
-static void st_check(imp *x, int rc) {
-    if (rc < 0)
-        x->oom = 1;
-}
-
-static int st_new_proc(imp *x, int32_t recorded_pid, const char *name) {
-    stream *s = &x->r->stream;
-    if (s->nprocs >= UINT16_MAX) { /* records name processes with a u16 */
-        if (!x->stream_full)
-            warn(x, x->line, "more than %u processes: the stream leaves out the later ones",
-                 (unsigned)UINT16_MAX);
-        x->stream_full = 1;
-        return -1;
-    }
-    int proc = stream_add_proc(s, recorded_pid, name);
-    if (proc < 0) {
-        x->oom = 1;
-        return -1;
-    }
-    st_check(x, stream_append(s, STREAM_OP_SPAWN, 0, (uint16_t)proc, NULL, 0));
-    st_check(x, stream_append_connect(s, (uint16_t)proc, (uint16_t)proc));
-    return proc;
-}
-
-/* A FENCE on the connection written last, when it has writes not yet confirmed. */
-static void st_fence(imp *x) {
-    if (x->unfenced && x->last_conn >= 0)
-        st_check(x, stream_append(&x->r->stream, STREAM_OP_FENCE, 0, (uint16_t)x->last_conn,
-                                  NULL, 0));
-    x->unfenced = 0;
-}
-
-static void st_write(imp *x, int32_t pid, const proto_msg *m) {
-    if (!x->o->want_stream)
-        return;
-    pidinfo *p = pid_get(x, pid);
-    if (!p)
-        return;
-    if (p->crashed) {
-        if (!p->stale_warned)
-            warn(x, x->line, "PID %d acts after the server cleaned it up as dead; its later "
-                 "events are left out of the stream", (int)pid);
-        p->stale_warned = 1;
-        return;
-    }
-    if (p->proc < 0) {
-        char name[32];
-        snprintf(name, sizeof name, "pid%d", (int)pid);
-        p->proc = st_new_proc(x, pid, name);
-        if (p->proc < 0)
-            return;
-    }
-    if (x->last_conn != p->proc)
-        st_fence(x);
-    st_check(x, stream_append_frame(&x->r->stream, (uint16_t)p->proc, m));
-    x->last_conn = p->proc;
-    x->unfenced = 1;
-}
-
-static void st_dump(imp *x) {
-    if (!x->o->want_stream)
-        return;
-    if (x->dumper < 0) {
-        x->dumper = st_new_proc(x, IMPORT_DUMPER_PID, "dumper");
-        if (x->dumper < 0)
-            return;
-    }
-    st_fence(x);
-    st_check(x, stream_append(&x->r->stream, STREAM_OP_DUMP, 0, (uint16_t)x->dumper, NULL, 0));
-}
-
-static void st_crash(imp *x, pidinfo *p) {
-    if (!x->o->want_stream || p->proc < 0 || p->crashed)
-        return;
-    st_fence(x);
-    st_check(x, stream_append(&x->r->stream, STREAM_OP_CLOSE, 0, (uint16_t)p->proc, NULL, 0));
-    st_check(x, stream_append(&x->r->stream, STREAM_OP_CRASH, 0, (uint16_t)p->proc, NULL, 0));
-    if (x->last_conn == p->proc)
-        x->last_conn = -1;
-    p->crashed = 1;
-}
-
-/* ---- timeline ----------------------------------------------------------------------------- */
-
-static void tl_device(imp *x, int32_t dev) {
-    if (!x->o->want_timeline || dev < 0 || dev >= x->max_devices)
-        return;
-    ledger_counters c = ledger_device_counters(x->led, dev);
-    uint64_t v[4] = {c.dram, c.l1, c.l1_small, c.trace};
-    tl_last *t = &x->last[dev];
-    if (memcmp(v, t->v, sizeof v) == 0 && (t->seen || (!v[0] && !v[1] && !v[2] && !v[3])))
-        return;
-    memcpy(t->v, v, sizeof v);
-    t->seen = 1;
-    sbuf_printf(&x->r->timeline_rows, "%zu\t%d\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n",
-                x->line, (int)dev, v[0], v[1], v[2], v[3]);
-}
-
-static void tl_all_devices(imp *x) {
-    for (int32_t d = 0; d < x->max_devices; d++)
-        if (x->last && x->last[d].seen)
-            tl_device(x, d);
-}
 
 /* ---- lifecycles --------------------------------------------------------------------------- */
 
 static import_buffer *lc_current(imp *x, uint64_t id) {
     uint32_t idx;
-    return map_get(&x->ids, id, &idx) ? &x->r->buffers[idx] : NULL;
+    return imp_map_get(&x->ids, id, &idx) ? &x->r->buffers[idx] : NULL;
 }
 
 static import_buffer *lc_new(imp *x, uint64_t id) {
@@ -437,7 +63,7 @@ static import_buffer *lc_new(imp *x, uint64_t id) {
         r->buffers = nv;
         x->bcap = ncap;
     }
-    if (map_put(&x->ids, id, (uint32_t)r->nbuffers) < 0) {
+    if (imp_map_put(&x->ids, id, (uint32_t)r->nbuffers) < 0) {
         x->oom = 1;
         return NULL;
     }
@@ -451,7 +77,7 @@ static import_buffer *lc_new(imp *x, uint64_t id) {
 
 /* Remembers that pid may own a live entry of lifecycle b (for dead-PID cleanup). */
 static void lc_owned_by(imp *x, import_buffer *b, int32_t pid) {
-    pidinfo *p = pid_get(x, pid);
+    pidinfo *p = imp_pid_get(x, pid);
     uint32_t idx = (uint32_t)(b - x->r->buffers);
     if (!p || (p->n && p->lcs[p->n - 1] == idx))
         return;
@@ -479,21 +105,21 @@ static void lc_alloc(imp *x, const srvline *s) {
         b->buffer_type = s->buffer_type;
         b->pid = s->pid;
     }
-    if (s->kind == SRVLINE_ALLOC_REF && !devset_has(&b->live, s->device_id))
+    if (s->kind == SRVLINE_ALLOC_REF && !imp_devset_has(&b->live, s->device_id))
         b->before_log = 1;
     int32_t refs = s->kind == SRVLINE_ALLOC ? 1 : s->ref_count;
     if (refs > b->max_ref_count)
         b->max_ref_count = refs;
-    if (!devset_has(&b->live, s->device_id)) {
-        if (devset_add(&b->live, s->device_id, s->pid) < 0)
+    if (!imp_devset_has(&b->live, s->device_id)) {
+        if (imp_devset_add(&b->live, s->device_id, s->pid) < 0)
             x->oom = 1;
         lc_owned_by(x, b, s->pid);
     } else if (s->kind == SRVLINE_ALLOC) {
         /* the server made a new entry (the log lost its free): the new PID owns it */
-        b->live.owner[devset_pos(&b->live, s->device_id)] = s->pid;
+        b->live.owner[imp_devset_pos(&b->live, s->device_id)] = s->pid;
         lc_owned_by(x, b, s->pid);
     }
-    if (devset_add(&b->allocated, s->device_id, 0) < 0)
+    if (imp_devset_add(&b->allocated, s->device_id, 0) < 0)
         x->oom = 1;
     b->last_line = x->line;
 }
@@ -510,18 +136,18 @@ static void lc_free(imp *x, const srvline *s, int final) {
     b->last_line = x->line;
     if (s->kind == SRVLINE_FREE_REF && s->ref_count + 1 > b->max_ref_count)
         b->max_ref_count = s->ref_count + 1;
-    if (!devset_has(&b->live, s->device_id)) {
+    if (!imp_devset_has(&b->live, s->device_id)) {
         b->before_log = 1;
         if (!final) {
-            if (devset_add(&b->live, s->device_id, s->pid) < 0)
+            if (imp_devset_add(&b->live, s->device_id, s->pid) < 0)
                 x->oom = 1;
             lc_owned_by(x, b, s->pid);
             return;
         }
     }
     if (final) {
-        devset_del(&b->live, s->device_id);
-        if (devset_add(&b->freed, s->device_id, 0) < 0)
+        imp_devset_del(&b->live, s->device_id);
+        if (imp_devset_add(&b->freed, s->device_id, 0) < 0)
             x->oom = 1;
     }
 }
@@ -562,7 +188,7 @@ static void drop_entry(imp *x, int32_t dev, uint64_t id) {
 static void set_ref_count(imp *x, const ledger_entry *e, int32_t want) {
     int64_t diff = (int64_t)want - e->ref_count;
     if (want < 1 || diff > IMPORT_MAX_FIXUP || diff < -IMPORT_MAX_FIXUP) {
-        finding(x, x->line, "ref_count %d of buffer 0x%" PRIx64 " on device %d is too far from "
+        imp_finding(x, x->line, "ref_count %d of buffer 0x%" PRIx64 " on device %d is too far from "
                 "the rebuilt state's %d to follow", (int)want, e->buffer_id, (int)e->device_id,
                 (int)e->ref_count);
         return;
@@ -591,7 +217,7 @@ static void on_alloc(imp *x, const srvline *s) {
     if (s->kind == SRVLINE_ALLOC) {
         x->r->allocs++;
         if (had) {
-            finding(x, x->line, "new allocation of buffer %s on device %d, but the lines before "
+            imp_finding(x, x->line, "new allocation of buffer %s on device %d, but the lines before "
                     "leave it allocated with ref_count=%d (a FREE line is missing?)",
                     id_text(s, idb, sizeof idb), (int)s->device_id, (int)e.ref_count);
             drop_entry(x, s->device_id, s->buffer_id);
@@ -600,32 +226,32 @@ static void on_alloc(imp *x, const srvline *s) {
         x->r->alloc_refs++;
     }
     if (s->buffer_type > 4) {
-        warn(x, x->line, "ALLOC line with buffer type UNKNOWN: not applied");
+        imp_warn(x, x->line, "ALLOC line with buffer type UNKNOWN: not applied");
         return;
     }
     proto_msg m = make_msg(PROTO_ALLOC, s->device_id, s->size, s->buffer_type, s->pid,
                            s->buffer_id);
     apply(x, &m);
-    st_write(x, s->pid, &m);
+    imp_st_write(x, s->pid, &m);
     lc_alloc(x, s);
     if (!ledger_lookup(x->led, s->device_id, s->buffer_id, &e)) {
-        warn(x, x->line, "device %d is outside 0..%d of %s: the rebuilt state cannot hold this "
+        imp_warn(x, x->line, "device %d is outside 0..%d of %s: the rebuilt state cannot hold this "
              "buffer (the real server indexes its counters out of bounds here)",
              (int)s->device_id, x->max_devices - 1, proto_rev_get(x->r->rev)->name);
         return;
     }
     if (s->kind == SRVLINE_ALLOC_REF && e.ref_count != s->ref_count) {
         if (!had)
-            finding(x, x->line, "buffer %s on device %d gets ref_count=%d but no earlier line "
+            imp_finding(x, x->line, "buffer %s on device %d gets ref_count=%d but no earlier line "
                     "allocated it (the log starts after the server did?)",
                     id_text(s, idb, sizeof idb), (int)s->device_id, (int)s->ref_count);
         else
-            finding(x, x->line, "buffer %s on device %d: the line says ref_count=%d, the lines "
+            imp_finding(x, x->line, "buffer %s on device %d: the line says ref_count=%d, the lines "
                     "before give %d", id_text(s, idb, sizeof idb), (int)s->device_id,
                     (int)s->ref_count, (int)e.ref_count);
         set_ref_count(x, &e, s->ref_count);
     }
-    tl_device(x, s->device_id);
+    imp_tl_device(x, s->device_id);
 }
 
 static void on_free(imp *x, const srvline *s) {
@@ -641,34 +267,34 @@ static void on_free(imp *x, const srvline *s) {
         x->r->frees_pre_v72++;
     if (s->kind == SRVLINE_FREE_PRE_V72 && !x->pre_v72_noted) {
         x->pre_v72_noted = 1;
-        warn(x, x->line, "pre-v72 free line (no FINAL/ref_count suffix; a docs-only build): read "
+        imp_warn(x, x->line, "pre-v72 free line (no FINAL/ref_count suffix; a docs-only build): read "
              "as the last reference");
     }
     proto_msg m = make_msg(PROTO_FREE, s->device_id, s->size, had ? e.buffer_type : 0, s->pid,
                            s->buffer_id);
-    st_write(x, s->pid, &m);
+    imp_st_write(x, s->pid, &m);
     lc_free(x, s, final);
     if (!had) {
-        finding(x, x->line, "free of buffer %s on device %d, which no earlier line allocated (the "
+        imp_finding(x, x->line, "free of buffer %s on device %d, which no earlier line allocated (the "
                 "log starts after the server did?)", id_text(s, idb, sizeof idb),
                 (int)s->device_id);
         return;
     }
     if (final) {
         if (e.ref_count > 1 && s->kind == SRVLINE_FREE_FINAL)
-            finding(x, x->line, "FINAL free of buffer %s on device %d, but the lines before give "
+            imp_finding(x, x->line, "FINAL free of buffer %s on device %d, but the lines before give "
                     "ref_count=%d", id_text(s, idb, sizeof idb), (int)s->device_id,
                     (int)e.ref_count);
         drop_entry(x, s->device_id, s->buffer_id);
     } else {
         apply(x, &m);
         if (ledger_lookup(x->led, s->device_id, s->buffer_id, &e) && e.ref_count != s->ref_count) {
-            finding(x, x->line, "buffer %s on device %d: the line says ref_count=%d remaining, "
+            imp_finding(x, x->line, "buffer %s on device %d: the line says ref_count=%d remaining, "
                     "the lines before give %d", id_text(s, idb, sizeof idb), (int)s->device_id,
                     (int)s->ref_count, (int)e.ref_count);
             set_ref_count(x, &e, s->ref_count);
         } else if (!ledger_lookup(x->led, s->device_id, s->buffer_id, &e) && s->ref_count > 0) {
-            finding(x, x->line, "buffer %s on device %d: the line says ref_count=%d remaining, "
+            imp_finding(x, x->line, "buffer %s on device %d: the line says ref_count=%d remaining, "
                     "the lines before had only one reference", id_text(s, idb, sizeof idb),
                     (int)s->device_id, (int)s->ref_count);
             proto_msg a = make_msg(PROTO_ALLOC, s->device_id, s->size, m.buffer_type, s->pid,
@@ -678,7 +304,7 @@ static void on_free(imp *x, const srvline *s) {
                 set_ref_count(x, &e, s->ref_count);
         }
     }
-    tl_device(x, s->device_id);
+    imp_tl_device(x, s->device_id);
 }
 
 static void on_free_unknown(imp *x, const srvline *s) {
@@ -686,22 +312,22 @@ static void on_free_unknown(imp *x, const srvline *s) {
     char idb[32];
     x->r->frees_unknown++;
     proto_msg m = make_msg(PROTO_FREE, s->device_id, 0, 0, s->pid, s->buffer_id);
-    st_write(x, s->pid, &m);
+    imp_st_write(x, s->pid, &m);
     if (ledger_lookup(x->led, s->device_id, s->buffer_id, &e)) {
-        finding(x, x->line, "the server calls buffer %s on device %d unknown, but the lines before "
+        imp_finding(x, x->line, "the server calls buffer %s on device %d unknown, but the lines before "
                 "leave it allocated (ref_count=%d)", id_text(s, idb, sizeof idb),
                 (int)s->device_id, (int)e.ref_count);
         drop_entry(x, s->device_id, s->buffer_id);
         import_buffer *b = lc_current(x, s->buffer_id);
         if (b)
-            devset_del(&b->live, s->device_id);
-        tl_device(x, s->device_id);
+            imp_devset_del(&b->live, s->device_id);
+        imp_tl_device(x, s->device_id);
     }
 }
 
 /* "PID p is dead": the server removes every entry p owns, whatever its ref_count. */
 static void on_dead_pid(imp *x, const srvline *s) {
-    pidinfo *p = pid_find(x, s->pid);
+    pidinfo *p = imp_pid_find(x, s->pid);
     uint64_t removed = 0;
     x->r->dead_pids++;
     x->dead_pending = 1;
@@ -722,16 +348,16 @@ static void on_dead_pid(imp *x, const srvline *s) {
                 removed++;
                 drop_entry(x, dev, b->buffer_id);
             }
-            devset_del(&b->live, dev);
-            if (devset_add(&b->cleaned, dev, 0) < 0)
+            imp_devset_del(&b->live, dev);
+            if (imp_devset_add(&b->cleaned, dev, 0) < 0)
                 x->oom = 1;
             b->cleaned_pid = s->pid;
             b->last_line = x->line;
-            tl_device(x, dev);
+            imp_tl_device(x, dev);
         }
     }
     p->n = 0;
-    st_crash(x, p);
+    imp_st_crash(x, p);
     x->dead_pending = 1;
     x->dead_pid = s->pid;
     x->dead_removed = removed;
@@ -742,7 +368,7 @@ static void on_dead_removed(imp *x, const srvline *s) {
         return;
     x->dead_pending = 0;
     if (s->count != x->dead_removed)
-        finding(x, x->line, "the server removed %" PRIu64 " buffers of dead PID %d; the lines "
+        imp_finding(x, x->line, "the server removed %" PRIu64 " buffers of dead PID %d; the lines "
                 "before leave it %" PRIu64, s->count, (int)s->pid, x->dead_removed);
 }
 
@@ -753,17 +379,17 @@ static void on_restart(imp *x) {
         if (b->live.n == 0)
             continue;
         for (size_t k = 0; k < b->live.n; k++)
-            if (devset_add(&b->lost, b->live.v[k], 0) < 0)
+            if (imp_devset_add(&b->lost, b->live.v[k], 0) < 0)
                 x->oom = 1;
         b->live.n = 0;
         b->lost_line = x->line;
     }
     for (size_t i = 0; i < x->npinfo; i++)
         x->pinfo[i].n = 0;
-    map_release(&x->ids);
+    imp_map_release(&x->ids);
     ledger_reset(x);
-    tl_all_devices(x);
-    warn(x, x->line, "the server starts again here: the state rebuilt so far is dropped%s",
+    imp_tl_all_devices(x);
+    imp_warn(x, x->line, "the server starts again here: the state rebuilt so far is dropped%s",
          x->o->want_stream ? " (the stream replays both runs on one server)" : "");
 }
 
@@ -803,7 +429,7 @@ static void dump_snapshot(imp *x, import_dump *d) {
     if (x->o->want_timeline)
         sbuf_printf(&x->r->timeline_head, "#phase %zu dump\n",
                     d->request_line ? d->request_line : x->line);
-    st_dump(x);
+    imp_st_dump(x);
     /* mark every lifecycle the dump holds */
     ledger_entry *ents = NULL;
     size_t n = ledger_entries(x->led, &ents);
@@ -813,7 +439,7 @@ static void dump_snapshot(imp *x, import_dump *d) {
     }
     for (size_t i = 0; i < n; i++) {
         import_buffer *b = lc_current(x, ents[i].buffer_id);
-        if (b && devset_has(&b->live, ents[i].device_id) && b->last_dump != d->index) {
+        if (b && imp_devset_has(&b->live, ents[i].device_id) && b->last_dump != d->index) {
             b->last_dump = d->index;
             b->dumps_listed++;
         }
@@ -839,7 +465,7 @@ static void dump_finish(imp *x, int complete) {
     if (!d->agrees) {
         const char *first = sbuf_str(&d->differences);
         const char *nl = strchr(first, '\n');
-        finding(x, d->request_line ? d->request_line : d->title_line, "dump %zu (lines %zu-%zu) disagrees with the events before it: "
+        imp_finding(x, d->request_line ? d->request_line : d->title_line, "dump %zu (lines %zu-%zu) disagrees with the events before it: "
                 "%.*s%s", d->index, d->request_line ? d->request_line : d->title_line,
                 d->end_line, (int)(nl ? nl - first : (long)strlen(first)), first,
                 nl && nl[1] ? " (and more)" : "");
@@ -879,7 +505,7 @@ static void on_report_line(imp *x, const srvline *s, const char *line, size_t le
         if (strcmp(err, "out of memory") == 0)
             x->oom = 1;
         else
-            warn(x, x->line, "%s", err);
+            imp_warn(x, x->line, "%s", err);
     }
     if (rc == 1)
         dump_finish(x, 1);
@@ -983,7 +609,7 @@ static int split_interleaved(imp *x, const char *line, size_t len) {
             mem_free(rest);
             continue;
         }
-        warn(x, x->line, "'%s' from another thread is printed inside this line: read as two "
+        imp_warn(x, x->line, "'%s' from another thread is printed inside this line: read as two "
              "lines", frag);
         srvline_classify(frag, flen, &f);
         on_classified(x, &f, frag, flen);
@@ -1009,7 +635,7 @@ static void on_classified(imp *x, const srvline *sp, const char *line, size_t le
         r->server_lines++;
     if (s.kind == SRVLINE_MALFORMED) {
         char found[200];
-        warn(x, x->line, "expected '%s', found '%s'", s.expected,
+        imp_warn(x, x->line, "expected '%s', found '%s'", s.expected,
              srvline_quote(line, len, found, sizeof found));
     }
     switch (s.kind) {
@@ -1149,7 +775,7 @@ int import_run(const char *data, size_t len, const import_opts *o, import_result
     }
     x.max_devices = proto_rev_get(r->rev)->max_devices;
     if (g.conflict_line)
-        warn(&x, g.conflict_line, "this line cannot come from the same server build as the "
+        imp_warn(&x, g.conflict_line, "this line cannot come from the same server build as the "
              "lines before it (mixed logs?); keeping %s", proto_rev_get(r->rev)->name);
     if (o->want_stream) {
         stream_init(&r->stream, r->rev);
@@ -1177,7 +803,7 @@ int import_run(const char *data, size_t len, const import_opts *o, import_result
             dump_finish(&x, 0);
         } else if (x.have_dump) {
             import_dump *d = dump_current(&x);
-            warn(&x, d->request_line ? d->request_line : d->title_line,
+            imp_warn(&x, d->request_line ? d->request_line : d->title_line,
                  "dump %zu is cut off by the end of the log", d->index);
         }
         finish_statuses(&x);
@@ -1189,8 +815,8 @@ int import_run(const char *data, size_t len, const import_opts *o, import_result
     for (size_t i = 0; i < x.npinfo; i++)
         mem_free(x.pinfo[i].lcs);
     mem_free(x.pinfo);
-    map_release(&x.ids);
-    map_release(&x.pidmap);
+    imp_map_release(&x.ids);
+    imp_map_release(&x.pidmap);
     dumpview_parser_free(x.parser);
     mem_free(x.last);
     mem_free(x.capacity_done);
@@ -1266,11 +892,11 @@ void import_result_release(import_result *r) {
     if (!r)
         return;
     for (size_t i = 0; i < r->nbuffers; i++) {
-        devset_release(&r->buffers[i].allocated);
-        devset_release(&r->buffers[i].freed);
-        devset_release(&r->buffers[i].cleaned);
-        devset_release(&r->buffers[i].live);
-        devset_release(&r->buffers[i].lost);
+        imp_devset_release(&r->buffers[i].allocated);
+        imp_devset_release(&r->buffers[i].freed);
+        imp_devset_release(&r->buffers[i].cleaned);
+        imp_devset_release(&r->buffers[i].live);
+        imp_devset_release(&r->buffers[i].lost);
     }
     mem_free(r->buffers);
     for (size_t i = 0; i < r->ndumps; i++) {
