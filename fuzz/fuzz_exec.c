@@ -1,4 +1,5 @@
-/* fuzz_exec: running streams against a live server and judging them (see fuzz_exec.h).
+/* fuzz_exec: running one stream against a live server and judging it (see fuzz_exec.h; the
+ * server's life, the stand-in pool and differential comparison are in fuzz_server.c).
  *
  * The executor is single-threaded; the only other thread is srvproc's output reader. Order
  * across connections comes from fences (a QUERY whose reply proves that the connection's
@@ -28,223 +29,7 @@
 #include "srvproc.h"
 #include "standin.h"
 
-#define FUZZ_DUMP_START "📋 Received DUMP_REMAINING request..."
-#define FUZZ_DUMP_DONE "📋 DUMP_REMAINING complete."
-#define FUZZ_DEAD_HEADER "⚠️  Detected dead processes, cleaning up orphaned buffers..."
-#define FUZZ_SWEEP_DEVICES 8
-#define FUZZ_LOG_TAIL 25
-#define FUZZ_IDLE_CONNS 16
-#define FUZZ_BATCH_MAX 65536
-
-struct fuzz_exec {
-    fuzz_exec_config cfg;
-    char *command;
-    char *attach_socket;
-    char *attach_log;
-    char **extra; /* NULL-terminated copy of cfg.extra_args */
-    srvproc *srv;
-    fuzz_model *model;
-    conn control;
-    size_t frame_size;
-    size_t log_pos;  /* first log line not yet searched for dump reports */
-    size_t scan_pos; /* first log line not yet scanned for sanitizer reports */
-    standin *pool;   /* idle running stand-ins */
-    size_t npool, pool_cap;
-    conn idle[FUZZ_IDLE_CONNS]; /* open connections a finished stream left clean */
-    size_t nidle;
-    int dirty;       /* the server's state is unknown: restart before the next stream */
-    uint64_t restarts;
-};
-
-/* ---- outcome ------------------------------------------------------------------------------- */
-
-void fuzz_outcome_init(fuzz_outcome *o) { memset(o, 0, sizeof *o); }
-
-static void outcome_clear_obs(fuzz_outcome *o) {
-    for (size_t i = 0; i < o->nobs; i++)
-        mem_free(o->obs[i].dump);
-    o->nobs = 0;
-}
-
-void fuzz_outcome_release(fuzz_outcome *o) {
-    if (!o)
-        return;
-    outcome_clear_obs(o);
-    mem_free(o->obs);
-    sbuf_release(&o->detail);
-    sbuf_release(&o->dump_text);
-    fuzz_outcome_init(o);
-}
-
-static void outcome_reset(fuzz_outcome *o) {
-    outcome_clear_obs(o);
-    sbuf_reset(&o->detail);
-    sbuf_reset(&o->dump_text);
-    o->verdict = FUZZ_PASS;
-    o->signature[0] = '\0';
-    o->record = 0;
-    o->replies = o->dumps = o->frames = 0;
-}
-
-static fuzz_observation *outcome_add_obs(fuzz_outcome *o) {
-    if (o->nobs == o->obs_cap) {
-        size_t n = o->obs_cap ? o->obs_cap * 2 : 16;
-        fuzz_observation *v = mem_realloc(o->obs, n * sizeof *v);
-        if (!v)
-            return NULL;
-        o->obs = v;
-        o->obs_cap = n;
-    }
-    fuzz_observation *ob = &o->obs[o->nobs++];
-    memset(ob, 0, sizeof *ob);
-    return ob;
-}
-
-/* ---- the server ---------------------------------------------------------------------------- */
-
-static int exec_timeout(const fuzz_exec *x) { return x->cfg.timeout_ms > 0 ? x->cfg.timeout_ms : 5000; }
-
-static int exec_start(fuzz_exec *x, char *err, size_t errlen) {
-    if (x->attach_socket) {
-        if (!x->srv && srvproc_attach(x->attach_socket, x->attach_log, &x->srv, err, errlen) != 0)
-            return -1;
-    } else {
-        srvproc_config c;
-        memset(&c, 0, sizeof c);
-        c.command = x->command;
-        c.rev = x->cfg.rev;
-        c.extra_args = (const char *const *)x->extra;
-        if (srvproc_start(&c, &x->srv, err, errlen) != 0)
-            return -1;
-        if (srvproc_wait_ready(x->srv, exec_timeout(x) * 2, err, errlen) != 0)
-            return -1;
-    }
-    x->log_pos = x->scan_pos = srvproc_log_end(x->srv);
-    if (fuzz_model_reset(x->model) != 0 ||
-        fuzz_model_connect(x->model, FUZZ_CONN_CONTROL, -1) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char cerr[512];
-    conn_status st = conn_open(&x->control, srvproc_socket_path(x->srv), x->cfg.rev,
-                               exec_timeout(x), cerr, sizeof cerr);
-    if (st != CONN_OK) {
-        snprintf(err, errlen, "%s", cerr);
-        return -1;
-    }
-    x->dirty = 0;
-    return 0;
-}
-
-int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_t errlen) {
-    *out = NULL;
-    fuzz_exec *x = mem_calloc(1, sizeof *x);
-    if (!x) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    x->cfg = *cfg;
-    x->control.fd = -1;
-    x->frame_size = proto_rev_get(cfg->rev)->frame_size;
-    size_t nextra = 0;
-    while (cfg->extra_args && cfg->extra_args[nextra])
-        nextra++;
-    x->extra = mem_calloc(nextra + 1, sizeof *x->extra);
-    int oom = !x->extra;
-    for (size_t i = 0; !oom && i < nextra; i++)
-        oom = !(x->extra[i] = mem_strdup(cfg->extra_args[i]));
-    if (cfg->command)
-        oom |= !(x->command = mem_strdup(cfg->command));
-    if (cfg->attach_socket)
-        oom |= !(x->attach_socket = mem_strdup(cfg->attach_socket));
-    if (cfg->attach_log)
-        oom |= !(x->attach_log = mem_strdup(cfg->attach_log));
-    x->model = oom ? NULL : fuzz_model_new(cfg->rev, 0);
-    if (!x->model) {
-        fuzz_exec_free(x);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    x->cfg.command = x->command;
-    x->cfg.attach_socket = x->attach_socket;
-    x->cfg.attach_log = x->attach_log;
-    x->cfg.extra_args = (const char *const *)x->extra;
-    /* The server's own liveness test, so the model drops exactly the pids the server drops. */
-    fuzz_model_set_liveness(x->model, standin_pid_dead, NULL);
-    if (exec_start(x, err, errlen) != 0) {
-        fuzz_exec_free(x);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
-static void idle_drop(fuzz_exec *x) {
-    for (size_t i = 0; i < x->nidle; i++)
-        conn_abort(&x->idle[i]);
-    x->nidle = 0;
-}
-
-int fuzz_exec_restart(fuzz_exec *x, char *err, size_t errlen) {
-    conn_abort(&x->control);
-    idle_drop(x);
-    if (!x->attach_socket) {
-        srvproc_free(x->srv);
-        x->srv = NULL;
-    }
-    x->restarts++;
-    return exec_start(x, err, errlen);
-}
-
-void fuzz_exec_invalidate(fuzz_exec *x) { x->dirty = 1; }
-
-const char *fuzz_exec_note(const fuzz_exec *x) { return x->srv ? srvproc_note(x->srv) : NULL; }
-
-uint64_t fuzz_exec_restarts(const fuzz_exec *x) { return x->restarts; }
-
-void fuzz_exec_free(fuzz_exec *x) {
-    if (!x)
-        return;
-    conn_abort(&x->control);
-    idle_drop(x);
-    srvproc_free(x->srv);
-    for (size_t i = 0; i < x->npool; i++)
-        standin_release(&x->pool[i]);
-    mem_free(x->pool);
-    fuzz_model_free(x->model);
-    for (size_t i = 0; x->extra && x->extra[i]; i++)
-        mem_free(x->extra[i]);
-    mem_free(x->extra);
-    mem_free(x->command);
-    mem_free(x->attach_socket);
-    mem_free(x->attach_log);
-    mem_free(x);
-}
-
-/* ---- stand-in pool ------------------------------------------------------------------------- */
-
-static int pool_take(fuzz_exec *x, standin *out, char *err, size_t errlen) {
-    if (x->npool > 0) {
-        *out = x->pool[--x->npool];
-        return 0;
-    }
-    memset(out, 0, sizeof *out);
-    return standin_spawn(out, err, errlen);
-}
-
-static void pool_give(fuzz_exec *x, standin *s) {
-    if (x->npool == x->pool_cap) {
-        size_t n = x->pool_cap ? x->pool_cap * 2 : 8;
-        standin *v = mem_realloc(x->pool, n * sizeof *v);
-        if (!v) {
-            standin_release(s);
-            return;
-        }
-        x->pool = v;
-        x->pool_cap = n;
-    }
-    x->pool[x->npool++] = *s;
-}
+#include "fuzz_exec_int.h"
 
 /* ---- one run ------------------------------------------------------------------------------- */
 
@@ -417,7 +202,7 @@ static void run_diagnose(run *r, conn_status st, const char *what, const char *e
         sbuf_printf(&r->o->detail, "the server died (%s) ", status);
     } else if (st == CONN_TIMEOUT) {
         snprintf(sig, sizeof sig, "hang");
-        sbuf_printf(&r->o->detail, "the server did not answer within %d ms ", exec_timeout(x));
+        sbuf_printf(&r->o->detail, "the server did not answer within %d ms ", fuzz_exec_timeout(x));
     } else if (reply_kind) {
         const char *k = reply_kind == PROTO_QUERY ? "QUERY" : "DEVICE_INFO";
         snprintf(sig, sizeof sig, "reply-missing-%s", k);
@@ -495,7 +280,7 @@ static conn_status run_recv(fuzz_exec *x, conn *c, uint8_t *buf, size_t len, cha
     /* A reply is read right after its request was sent, so it is rarely there yet: waiting
      * first saves the recv that would fail. */
     struct pollfd first = {c->fd, POLLIN, 0};
-    poll(&first, 1, exec_timeout(x));
+    poll(&first, 1, fuzz_exec_timeout(x));
     while (got < len) {
         ssize_t n = recv(c->fd, buf + got, len - got, 0);
         if (n > 0) {
@@ -516,10 +301,10 @@ static conn_status run_recv(fuzz_exec *x, conn *c, uint8_t *buf, size_t len, cha
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long spent = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-        long left = exec_timeout(x) - spent;
+        long left = fuzz_exec_timeout(x) - spent;
         struct pollfd pf = {c->fd, POLLIN, 0};
         if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
-            snprintf(err, errlen, "no reply within %d ms (%zu of %zu bytes read)", exec_timeout(x), got, len);
+            snprintf(err, errlen, "no reply within %d ms (%zu of %zu bytes read)", fuzz_exec_timeout(x), got, len);
             return CONN_TIMEOUT;
         }
     }
@@ -588,7 +373,7 @@ static int run_check_reply(run *r, uint8_t kind, const uint8_t *expected, const 
     fuzz_exec *x = r->x;
     r->o->replies++;
     if (x->cfg.record_transcript) {
-        fuzz_observation *ob = outcome_add_obs(r->o);
+        fuzz_observation *ob = fuzz_outcome_add_obs(r->o);
         if (ob) {
             ob->record = r->record;
             ob->kind = kind;
@@ -644,7 +429,7 @@ static int run_check_dump(run *r, const char *actual) {
     memset(&av, 0, sizeof av);
     int aok = dumpview_parse_text(actual, strlen(actual), &av, perr, sizeof perr) == 0;
     if (x->cfg.record_transcript) {
-        fuzz_observation *ob = outcome_add_obs(r->o);
+        fuzz_observation *ob = fuzz_outcome_add_obs(r->o);
         if (ob) {
             sbuf canon = SBUF_INIT;
             if (aok)
@@ -700,12 +485,12 @@ static int run_collect_dumps(run *r) {
     while (fuzz_model_dump_count(x->model) > 0) {
         size_t idx = 0;
         srvproc_wait_result w = srvproc_wait_line(x->srv, x->log_pos, is_dump_done, NULL,
-                                                  exec_timeout(x), &idx);
+                                                  fuzz_exec_timeout(x), &idx);
         if (w != SRVPROC_FOUND) {
             if (w == SRVPROC_DIED || (srvproc_pid(x->srv) && srvproc_exited(x->srv, NULL))) {
                 run_diagnose(r, CONN_CLOSED, "waiting for a DUMP_REMAINING report", "the server exited", 0);
             } else if (!run_scan(r)) {
-                sbuf_printf(&r->o->detail, "no DUMP_REMAINING report within %d ms ", exec_timeout(x));
+                sbuf_printf(&r->o->detail, "no DUMP_REMAINING report within %d ms ", fuzz_exec_timeout(x));
                 run_where(r);
                 run_tail(r);
                 run_verdict(r, FUZZ_FAIL, "dump-missing");
@@ -803,7 +588,7 @@ static int run_open(run *r, uint16_t id, int proc) {
     if (x->nidle > 0)
         rc->c = x->idle[--x->nidle];
     else
-        st = conn_open(&rc->c, srvproc_socket_path(x->srv), x->cfg.rev, exec_timeout(x), err,
+        st = conn_open(&rc->c, srvproc_socket_path(x->srv), x->cfg.rev, fuzz_exec_timeout(x), err,
                        sizeof err);
     if (st != CONN_OK) {
         run_diagnose(r, st, "connecting", err, 0);
@@ -913,7 +698,7 @@ static int run_spawn(run *r, uint16_t p) {
         return 0;
     }
     char err[256];
-    if (pool_take(r->x, &r->procs[p].st, err, sizeof err) != 0) {
+    if (fuzz_exec_pool_take(r->x, &r->procs[p].st, err, sizeof err) != 0) {
         sbuf_printf(&r->o->detail, "cannot start a stand-in process: %s", err);
         run_verdict(r, FUZZ_ERROR, NULL);
         return -1;
@@ -1149,7 +934,7 @@ static int run_final(run *r) {
 }
 
 fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o) {
-    outcome_reset(o);
+    fuzz_outcome_reset(o);
     char err[1024];
     if (s->frame_size != x->frame_size) {
         sbuf_printf(&o->detail, "the stream has %zu-byte frames (%s), the server %zu-byte ones (%s)",
@@ -1210,7 +995,7 @@ fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o) {
         run_reap(&r);
     for (uint32_t i = 0; r.procs && i < s->nprocs; i++) {
         if (r.procs[i].state == PROC_RUNNING && !r.done)
-            pool_give(x, &r.procs[i].st);
+            fuzz_exec_pool_give(x, &r.procs[i].st);
         else if (r.procs[i].state == PROC_RUNNING || r.procs[i].state == PROC_ENDED)
             standin_release(&r.procs[i].st);
     }
@@ -1227,47 +1012,3 @@ fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o) {
     return o->verdict;
 }
 
-/* ---- differential mode --------------------------------------------------------------------- */
-
-int fuzz_observations_compare(proto_rev rev, const fuzz_outcome *a, const fuzz_outcome *b,
-                              char *sig, size_t siglen, sbuf *detail) {
-    size_t n = a->nobs < b->nobs ? a->nobs : b->nobs;
-    for (size_t i = 0; i < n; i++) {
-        const fuzz_observation *x = &a->obs[i], *y = &b->obs[i];
-        if (x->is_dump != y->is_dump) {
-            snprintf(sig, siglen, "diff-order");
-            sbuf_printf(detail, "observation %zu: one server printed a report where the other sent a reply", i);
-            return 1;
-        }
-        if (!x->is_dump) {
-            const char *field = fuzz_reply_diff(rev, x->frame, y->frame);
-            if (!field)
-                continue;
-            const char *k = x->kind == PROTO_QUERY ? "QUERY" : "DEVICE_INFO";
-            snprintf(sig, siglen, "diff-reply-%s-%s", k, field);
-            sbuf_printf(detail, "record %zu: the servers answer differently (first: A, then B): ", x->record);
-            fuzz_reply_describe(rev, x->kind, x->frame, y->frame, detail);
-            return 1;
-        }
-        const char *p = x->dump ? x->dump : "", *q = y->dump ? y->dump : "";
-        if (strcmp(p, q) == 0)
-            continue;
-        size_t line = 1;
-        while (*p && *p == *q) {
-            if (*p == '\n')
-                line++;
-            p++;
-            q++;
-        }
-        snprintf(sig, siglen, "diff-dump");
-        sbuf_printf(detail, "record %zu: the DUMP_REMAINING reports differ from line %zu\nA:\n%s\nB:\n%s", x->record,
-                    line, x->dump ? x->dump : "", y->dump ? y->dump : "");
-        return 1;
-    }
-    if (a->nobs != b->nobs) {
-        snprintf(sig, siglen, "diff-count");
-        sbuf_printf(detail, "A gave %zu replies and reports, B %zu", a->nobs, b->nobs);
-        return 1;
-    }
-    return 0;
-}
