@@ -1,4 +1,4 @@
-# timeline.gp: the gnuplot template behind `allocsim plot` (plots/plot.c fills it in).
+# timeline.gp: the gnuplot template behind `allocsim plot` (harness/plot.c fills it in).
 #
 # The plot driver replaces the @SETTINGS@ line with the figure's numbers (terminal, output,
 # data file, device list, units, capacities, peaks, phases) and leaves the rest as written
