@@ -1,10 +1,10 @@
 /* srvproc: starting, watching, stopping and attaching to allocation servers (see srvproc.h).
  *
- * One reader thread per server drains its stdout and stderr pipes into the line log and
- * watches the process (pidfd when the kernel has it, else waitpid(WNOHANG) every 10 ms); it is
- * the only thread that reaps the server. Everything the thread shares is under one mutex;
- * a condition variable on the monotonic clock wakes waiters on each new chunk of lines and on
- * exit. Lines are stored in fixed-size chunks so that their storage never moves.
+ * This file finds the programs (allocsim-server, the shim), keeps a server off the machine's
+ * hard-coded socket (shim and private directory, or the lock), starts it in its own process
+ * group, and stops it. Its output goes to the line log of srvproc_log.c, whose reader thread
+ * is the only one that reaps the server. Everything the thread shares is under one mutex; a
+ * condition variable on the monotonic clock wakes waiters on new lines and on exit.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "srvproc.h"
@@ -31,62 +31,9 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "srvproc_int.h"
 
 extern char **environ;
-
-#define PATH_LEN 4096 /* Linux PATH_MAX, kept local: harness/ has a limits.h of its own */
-#define CHUNK_LINES 4096
-#define MAX_LINE_BYTES (1u << 20) /* a longer run without '\n' is cut into lines */
-
-typedef struct {
-    char *text;
-    uint32_t len;
-    uint8_t stream;
-} line_rec;
-
-/* State of a path (the hard-coded socket) to detect that something touched it. */
-typedef struct {
-    int exists;
-    dev_t dev;
-    ino_t ino;
-    struct timespec mtime, ctime;
-} path_state;
-
-struct srvproc {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t reader;
-    int reader_started;
-
-    /* log (under mu) */
-    line_rec **chunks;
-    size_t nchunks;  /* allocated chunk slots */
-    size_t end;      /* lines received */
-    size_t trimmed;  /* lines below this index are freed */
-    sbuf partial[3]; /* by stream (1, 2) */
-
-    /* process (under mu once the reader runs) */
-    int owned;
-    pid_t pid;
-    int exited;
-    int wstatus;
-    int drained; /* exited and what was readable after the exit has been read */
-    int out_fd, err_fd, pid_fd;
-    int wake[2]; /* the owner writes to stop the reader */
-
-    /* attach mode */
-    int log_fd;
-    off_t log_off;
-
-    /* isolation */
-    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char *private_dir;
-    char exe[PATH_LEN]; /* the server's executable as resolved from the command, or "" */
-    int lock_fd;
-    int shimmed;
-    path_state hardcoded_before;
-    char *note;
-};
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -102,7 +49,7 @@ static void sleep_ms(int ms) {
     }
 }
 
-static void abstime_in(struct timespec *ts, int ms) {
+void srvp_abstime_in(struct timespec *ts, int ms) {
     clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -357,344 +304,6 @@ static int command_executable(const char *cmd, char *buf, size_t len) {
     return -1;
 }
 
-/* ---- the log --------------------------------------------------------------------------- */
-
-/* Appends one complete line. Called with mu held. Returns -1 on allocation failure. */
-static int log_push(srvproc *p, int stream, const char *text, size_t len) {
-    size_t chunk = p->end / CHUNK_LINES;
-    if (chunk >= p->nchunks) {
-        size_t n = p->nchunks ? p->nchunks * 2 : 16;
-        line_rec **c = mem_realloc(p->chunks, n * sizeof *c);
-        if (!c)
-            return -1;
-        memset(c + p->nchunks, 0, (n - p->nchunks) * sizeof *c);
-        p->chunks = c;
-        p->nchunks = n;
-    }
-    if (!p->chunks[chunk]) {
-        p->chunks[chunk] = mem_calloc(CHUNK_LINES, sizeof(line_rec));
-        if (!p->chunks[chunk])
-            return -1;
-    }
-    char *copy = mem_alloc(len + 1);
-    if (!copy)
-        return -1;
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    line_rec *r = &p->chunks[chunk][p->end % CHUNK_LINES];
-    r->text = copy;
-    r->len = (uint32_t)len;
-    r->stream = (uint8_t)stream;
-    p->end++;
-    return 0;
-}
-
-static const line_rec *log_at(const srvproc *p, size_t idx) {
-    if (idx < p->trimmed || idx >= p->end)
-        return NULL;
-    const line_rec *c = p->chunks[idx / CHUNK_LINES];
-    return c ? &c[idx % CHUNK_LINES] : NULL;
-}
-
-/* Splits data into lines, joining with the stream's pending fragment. Called with mu held. */
-static void log_feed(srvproc *p, int stream, const char *data, size_t len) {
-    sbuf *part = &p->partial[stream];
-    while (len) {
-        const char *nl = memchr(data, '\n', len);
-        size_t take = nl ? (size_t)(nl - data) : len;
-        int cut = 0;
-        if (part->len + take > MAX_LINE_BYTES) { /* an endless line is cut into pieces */
-            take = MAX_LINE_BYTES - part->len;
-            cut = 1;
-            nl = NULL;
-        }
-        if (!nl && !cut) {
-            sbuf_append(part, data, take);
-            return;
-        }
-        if (part->len) {
-            sbuf_append(part, data, take);
-            log_push(p, stream, sbuf_str(part), part->len);
-            sbuf_reset(part);
-        } else {
-            log_push(p, stream, data, take);
-        }
-        data += take + (nl ? 1 : 0);
-        len -= take + (nl ? 1 : 0);
-    }
-}
-
-/* Pushes a fragment left at EOF as a line of its own. Called with mu held. */
-static void log_flush(srvproc *p, int stream) {
-    sbuf *part = &p->partial[stream];
-    if (part->len) {
-        log_push(p, stream, sbuf_str(part), part->len);
-        sbuf_reset(part);
-    }
-}
-
-size_t srvproc_log_end(srvproc *p) {
-    pthread_mutex_lock(&p->mu);
-    size_t e = p->end;
-    pthread_mutex_unlock(&p->mu);
-    return e;
-}
-
-int srvproc_log_get(srvproc *p, size_t idx, sbuf *out, srvproc_stream *stream) {
-    pthread_mutex_lock(&p->mu);
-    const line_rec *r = log_at(p, idx);
-    if (r) {
-        sbuf_reset(out);
-        sbuf_append(out, r->text, r->len);
-        if (stream)
-            *stream = (srvproc_stream)r->stream;
-    }
-    pthread_mutex_unlock(&p->mu);
-    return r ? 0 : -1;
-}
-
-void srvproc_log_text(srvproc *p, size_t from, size_t to, int streams, sbuf *out) {
-    pthread_mutex_lock(&p->mu);
-    if (to > p->end)
-        to = p->end;
-    for (size_t i = from < p->trimmed ? p->trimmed : from; i < to; i++) {
-        const line_rec *r = log_at(p, i);
-        if (r && (r->stream & streams)) {
-            sbuf_append(out, r->text, r->len);
-            sbuf_putc(out, '\n');
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Appends text with control bytes and invalid UTF-8 written as \xNN: a failure report quotes
- * whatever a broken server printed, and raw escape sequences would garble the terminal. */
-static void append_printable(sbuf *out, const char *text, size_t len) {
-    const unsigned char *t = (const unsigned char *)text;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = t[i];
-        size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-        int ok = n > 0 && i + n <= len && ((c >= 0x20 && c != 0x7f) || c == '\t' || c >= 0x80);
-        for (size_t k = 1; ok && k < n; k++)
-            ok = (t[i + k] & 0xc0) == 0x80;
-        if (ok) {
-            sbuf_append(out, text + i, n);
-            i += n;
-        } else {
-            sbuf_printf(out, "\\x%02x", c);
-            i++;
-        }
-    }
-}
-
-void srvproc_log_tail(srvproc *p, size_t n, sbuf *out) {
-    pthread_mutex_lock(&p->mu);
-    size_t from = p->end > n ? p->end - n : 0;
-    if (from < p->trimmed)
-        from = p->trimmed;
-    for (size_t i = from; i < p->end; i++) {
-        const line_rec *r = log_at(p, i);
-        if (!r)
-            continue;
-        sbuf_puts(out, r->stream == SRVPROC_ERR ? "err| " : "out| ");
-        append_printable(out, r->text, r->len);
-        sbuf_putc(out, '\n');
-    }
-    /* Fragments not yet ended by '\n' matter most when the server died mid-line. */
-    for (int s = SRVPROC_OUT; s <= SRVPROC_ERR; s++) {
-        if (p->partial[s].len) {
-            sbuf_puts(out, s == SRVPROC_ERR ? "err| " : "out| ");
-            append_printable(out, p->partial[s].data, p->partial[s].len);
-            sbuf_puts(out, " (no newline)\n");
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-}
-
-srvproc_wait_result srvproc_wait_line(srvproc *p, size_t from, srvproc_line_pred pred,
-                                      void *ctx, int timeout_ms, size_t *found) {
-    struct timespec deadline;
-    abstime_in(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
-    pthread_mutex_lock(&p->mu);
-    size_t i = from < p->trimmed ? p->trimmed : from;
-    srvproc_wait_result res;
-    for (;;) {
-        for (; i < p->end; i++) {
-            const line_rec *r = log_at(p, i);
-            srvproc_line l = {r->text, r->len, (srvproc_stream)r->stream, i};
-            if (pred(&l, ctx)) {
-                if (found)
-                    *found = i;
-                res = SRVPROC_FOUND;
-                goto out;
-            }
-        }
-        if (p->owned && p->drained) {
-            res = SRVPROC_DIED;
-            goto out;
-        }
-        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT) {
-            /* Lines that arrived with the timeout still count. */
-            for (; i < p->end; i++) {
-                const line_rec *r = log_at(p, i);
-                srvproc_line l = {r->text, r->len, (srvproc_stream)r->stream, i};
-                if (pred(&l, ctx)) {
-                    if (found)
-                        *found = i;
-                    res = SRVPROC_FOUND;
-                    goto out;
-                }
-            }
-            res = SRVPROC_TIMEOUT;
-            goto out;
-        }
-    }
-out:
-    pthread_mutex_unlock(&p->mu);
-    return res;
-}
-
-void srvproc_log_trim(srvproc *p, size_t before) {
-    pthread_mutex_lock(&p->mu);
-    if (before > p->end)
-        before = p->end;
-    for (size_t i = p->trimmed; i < before; i++) {
-        line_rec *c = p->chunks[i / CHUNK_LINES];
-        mem_free(c[i % CHUNK_LINES].text);
-        c[i % CHUNK_LINES].text = NULL;
-        if (i % CHUNK_LINES == CHUNK_LINES - 1) {
-            mem_free(c);
-            p->chunks[i / CHUNK_LINES] = NULL;
-        }
-    }
-    if (before > p->trimmed)
-        p->trimmed = before;
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* ---- the reader thread ------------------------------------------------------------------- */
-
-/* Reads what fd has now (non-blocking) into the log. Returns 1 at EOF, 0 otherwise. */
-static int drain_fd(srvproc *p, int fd, int stream) {
-    char buf[65536];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n > 0) {
-            pthread_mutex_lock(&p->mu);
-            log_feed(p, stream, buf, (size_t)n);
-            pthread_cond_broadcast(&p->cv);
-            pthread_mutex_unlock(&p->mu);
-            if ((size_t)n < sizeof buf)
-                return 0;
-            continue;
-        }
-        if (n == 0) {
-            pthread_mutex_lock(&p->mu);
-            log_flush(p, stream);
-            pthread_cond_broadcast(&p->cv);
-            pthread_mutex_unlock(&p->mu);
-            return 1;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return 0;
-        return 1;
-    }
-}
-
-static void try_reap(srvproc *p) {
-    int st;
-    pid_t r = waitpid(p->pid, &st, WNOHANG);
-    if (r == p->pid || (r < 0 && errno == ECHILD)) {
-        /* Output written just before the exit is in the pipes: take it first. */
-        if (p->out_fd >= 0)
-            drain_fd(p, p->out_fd, SRVPROC_OUT);
-        if (p->err_fd >= 0)
-            drain_fd(p, p->err_fd, SRVPROC_ERR);
-        pthread_mutex_lock(&p->mu);
-        p->exited = 1;
-        p->wstatus = r == p->pid ? st : 0;
-        p->drained = 1;
-        log_flush(p, SRVPROC_OUT);
-        log_flush(p, SRVPROC_ERR);
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
-static void *reader_owned(void *arg) {
-    srvproc *p = arg;
-    int out_eof = 0, err_eof = 0;
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        int exited = p->exited;
-        pthread_mutex_unlock(&p->mu);
-        struct pollfd pf[4];
-        int n = 0, i_out = -1, i_err = -1, i_pid = -1;
-        pf[n].fd = p->wake[0];
-        pf[n].events = POLLIN;
-        n++;
-        if (!out_eof) {
-            i_out = n;
-            pf[n].fd = p->out_fd;
-            pf[n++].events = POLLIN;
-        }
-        if (!err_eof) {
-            i_err = n;
-            pf[n].fd = p->err_fd;
-            pf[n++].events = POLLIN;
-        }
-        if (!exited && p->pid_fd >= 0) {
-            i_pid = n;
-            pf[n].fd = p->pid_fd;
-            pf[n++].events = POLLIN;
-        }
-        if (exited && out_eof && err_eof)
-            break;
-        int timeout = (!exited && p->pid_fd < 0) ? 10 : -1;
-        if (!exited && p->pid_fd >= 0 && out_eof && err_eof)
-            timeout = -1;
-        int r = poll(pf, (nfds_t)n, timeout);
-        if (r < 0 && errno != EINTR)
-            break;
-        if (r > 0 && (pf[0].revents & (POLLIN | POLLHUP)))
-            break;
-        if (i_out >= 0 && r > 0 && (pf[i_out].revents & (POLLIN | POLLHUP | POLLERR)))
-            out_eof = drain_fd(p, p->out_fd, SRVPROC_OUT);
-        if (i_err >= 0 && r > 0 && (pf[i_err].revents & (POLLIN | POLLHUP | POLLERR)))
-            err_eof = drain_fd(p, p->err_fd, SRVPROC_ERR);
-        if (!exited && (p->pid_fd < 0 || (i_pid >= 0 && r > 0 && (pf[i_pid].revents & POLLIN))))
-            try_reap(p);
-    }
-    return NULL;
-}
-
-static void *reader_attached(void *arg) {
-    srvproc *p = arg;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = p->log_fd >= 0 ? pread(p->log_fd, buf, sizeof buf, p->log_off) : 0;
-        if (n > 0) {
-            p->log_off += n;
-            pthread_mutex_lock(&p->mu);
-            log_feed(p, SRVPROC_OUT, buf, (size_t)n);
-            pthread_cond_broadcast(&p->cv);
-            pthread_mutex_unlock(&p->mu);
-            continue;
-        }
-        if (p->log_fd >= 0) {
-            struct stat sb;
-            if (fstat(p->log_fd, &sb) == 0 && sb.st_size < p->log_off)
-                p->log_off = 0; /* truncated and rewritten: start over, like tail -F */
-        }
-        struct pollfd pf = {p->wake[0], POLLIN, 0};
-        if (poll(&pf, 1, 5) > 0)
-            break;
-    }
-    return NULL;
-}
-
 /* ---- construction ------------------------------------------------------------------------ */
 
 static srvproc *srvproc_new(void) {
@@ -869,39 +478,32 @@ static void child_exec(char *const argv[], char *const envp[], int null_fd, int 
     _exit(127);
 }
 
-int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t errlen) {
-    *out = NULL;
-    srvproc *p = srvproc_new();
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    p->owned = 1;
-    char exe[PATH_LEN], shim[PATH_LEN];
-    const char *argv[64];
+/* The server's command line: `/bin/sh -c "exec CMD"` for a user's command (exe is then the
+ * executable the command names, or "" if it cannot be told), else allocsim-server with
+ * --protocol and the extra arguments. *shcmd receives the string argv points into (the
+ * caller frees it). Returns 0, or -1 with err. */
+static int start_argv(const srvproc_config *cfg, srvproc *p, char *exe, size_t exelen, const char **argv,
+                      char **shcmd, char *err, size_t errlen) {
     int argc = 0;
-    char *shcmd = NULL;
+    *shcmd = NULL;
     if (cfg->command) {
         sbuf b = SBUF_INIT;
         sbuf_printf(&b, "exec %s", cfg->command);
-        shcmd = mem_strdup(sbuf_str(&b));
+        *shcmd = mem_strdup(sbuf_str(&b));
         sbuf_release(&b);
-        if (!shcmd) {
+        if (!*shcmd) {
             snprintf(err, errlen, "out of memory");
-            srvproc_free(p);
             return -1;
         }
         argv[argc++] = "/bin/sh";
         argv[argc++] = "-c";
-        argv[argc++] = shcmd;
-        if (command_executable(cfg->command, exe, sizeof exe) != 0)
+        argv[argc++] = *shcmd;
+        if (command_executable(cfg->command, exe, exelen) != 0)
             exe[0] = '\0';
         snprintf(p->exe, sizeof p->exe, "%s", exe);
     } else {
-        if (srvproc_reference_path(exe, sizeof exe, err, errlen) != 0) {
-            srvproc_free(p);
+        if (srvproc_reference_path(exe, exelen, err, errlen) != 0)
             return -1;
-        }
         argv[argc++] = exe;
         argv[argc++] = "--protocol";
         argv[argc++] = proto_rev_get(cfg->rev)->name;
@@ -909,81 +511,94 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
             argv[argc++] = cfg->extra_args[i];
     }
     argv[argc] = NULL;
+    return 0;
+}
 
-    /* Isolation. */
-    const char *shim_use = NULL;
+/* A fresh private directory for the server's socket: under $TMPDIR when the socket path
+ * still fits in sun_path, else under /tmp. Sets p->socket_path. Returns 0, or -1 with err. */
+static int start_private_socket(srvproc *p, char *err, size_t errlen) {
+    const char *tmp = getenv("TMPDIR");
+    size_t room = sizeof p->socket_path - sizeof "/allocsim-XXXXXX/server.sock";
+    if (!tmp || tmp[0] != '/' || strlen(tmp) > room)
+        tmp = "/tmp";
+    char tmpl[sizeof p->socket_path];
+    snprintf(tmpl, sizeof tmpl, "%s%sallocsim-XXXXXX", tmp, tmp[strlen(tmp) - 1] == '/' ? "" : "/");
+    if (!mkdtemp(tmpl)) {
+        snprintf(err, errlen,
+                 "cannot create the server's private socket directory: mkdtemp %s: %s (set TMPDIR "
+                 "to a writable directory)",
+                 tmpl, strerror(errno));
+        return -1;
+    }
+    p->private_dir = mem_strdup(tmpl);
+    /* fits: room was kept for the suffix above */
+    size_t dl = strlen(tmpl);
+    memcpy(p->socket_path, tmpl, dl);
+    memcpy(p->socket_path + dl, "/server.sock", sizeof "/server.sock");
+    return 0;
+}
+
+/* Chooses how the server is kept off the machine's hard-coded socket: the given --socket
+ * path; else the shim with a private socket directory (exe is a binary the shim can be
+ * preloaded into, or a shim was asked for); else the hard-coded path under the lock, with a
+ * note saying why. *shim_use is the shim to preload, or NULL. Returns 0, or -1 with err. */
+static int start_isolation(const srvproc_config *cfg, srvproc *p, const char *exe, char *shim, size_t shimlen,
+                           const char **shim_use, char *err, size_t errlen) {
+    *shim_use = NULL;
     if (cfg->socket_path) {
         snprintf(p->socket_path, sizeof p->socket_path, "%s", cfg->socket_path);
-    } else {
-        srvproc_isolation iso = cfg->isolation;
-        char why[PATH_LEN + 128] = "";
-        if (iso == SRVPROC_ISOLATE_AUTO) {
-            int possible = exe[0] ? srvproc_preload_possible(exe, why, sizeof why) : 1;
-            iso = possible == 0 ? SRVPROC_ISOLATE_LOCK : SRVPROC_ISOLATE_SHIM;
-        }
-        if (iso == SRVPROC_ISOLATE_SHIM) {
-            char serr[512];
-            if (srvproc_shim_path(shim, sizeof shim, serr, sizeof serr) != 0) {
-                if (cfg->isolation == SRVPROC_ISOLATE_SHIM) {
-                    snprintf(err, errlen, "%s", serr);
-                    srvproc_free(p);
-                    mem_free(shcmd);
-                    return -1;
-                }
-                snprintf(why, sizeof why, "%s", serr);
-                iso = SRVPROC_ISOLATE_LOCK;
-            }
-        }
-        if (iso == SRVPROC_ISOLATE_SHIM) {
-            /* $TMPDIR when the socket path still fits in sun_path, else /tmp. */
-            const char *tmp = getenv("TMPDIR");
-            size_t room = sizeof p->socket_path - sizeof "/allocsim-XXXXXX/server.sock";
-            if (!tmp || tmp[0] != '/' || strlen(tmp) > room)
-                tmp = "/tmp";
-            char tmpl[sizeof p->socket_path];
-            snprintf(tmpl, sizeof tmpl, "%s%sallocsim-XXXXXX", tmp, tmp[strlen(tmp) - 1] == '/' ? "" : "/");
-            if (!mkdtemp(tmpl)) {
-                snprintf(err, errlen,
-                         "cannot create the server's private socket directory: mkdtemp %s: %s (set TMPDIR "
-                         "to a writable directory)",
-                         tmpl, strerror(errno));
-                srvproc_free(p);
-                mem_free(shcmd);
+        return 0;
+    }
+    srvproc_isolation iso = cfg->isolation;
+    char why[PATH_LEN + 128] = "";
+    if (iso == SRVPROC_ISOLATE_AUTO) {
+        int possible = exe[0] ? srvproc_preload_possible(exe, why, sizeof why) : 1;
+        iso = possible == 0 ? SRVPROC_ISOLATE_LOCK : SRVPROC_ISOLATE_SHIM;
+    }
+    if (iso == SRVPROC_ISOLATE_SHIM) {
+        char serr[512];
+        if (srvproc_shim_path(shim, shimlen, serr, sizeof serr) != 0) {
+            if (cfg->isolation == SRVPROC_ISOLATE_SHIM) {
+                snprintf(err, errlen, "%s", serr);
                 return -1;
             }
-            p->private_dir = mem_strdup(tmpl);
-            /* fits: room was kept for the suffix above */
-            size_t dl = strlen(tmpl);
-            memcpy(p->socket_path, tmpl, dl);
-            memcpy(p->socket_path + dl, "/server.sock", sizeof "/server.sock");
-            p->shimmed = 1;
-            shim_use = shim;
-            path_state_get(SRVPROC_HARDCODED_SOCKET, &p->hardcoded_before);
-        } else {
-            int wait_ms = cfg->lock_timeout_ms > 0 ? cfg->lock_timeout_ms : 60000;
-            if (take_lock(p, wait_ms, err, errlen) != 0) {
-                srvproc_free(p);
-                mem_free(shcmd);
-                return -1;
-            }
-            snprintf(p->socket_path, sizeof p->socket_path, "%s", SRVPROC_HARDCODED_SOCKET);
-            set_note(p,
-                     "the server cannot be isolated with the socket shim (%s); it uses the "
-                     "hard-coded %s while this run holds " SRVPROC_LOCK_PATH,
-                     why[0] ? why : "isolation by lock requested", SRVPROC_HARDCODED_SOCKET);
+            snprintf(why, sizeof why, "%s", serr);
+            iso = SRVPROC_ISOLATE_LOCK;
         }
     }
+    if (iso == SRVPROC_ISOLATE_SHIM) {
+        if (start_private_socket(p, err, errlen) != 0)
+            return -1;
+        p->shimmed = 1;
+        *shim_use = shim;
+        path_state_get(SRVPROC_HARDCODED_SOCKET, &p->hardcoded_before);
+        return 0;
+    }
+    int wait_ms = cfg->lock_timeout_ms > 0 ? cfg->lock_timeout_ms : 60000;
+    if (take_lock(p, wait_ms, err, errlen) != 0)
+        return -1;
+    snprintf(p->socket_path, sizeof p->socket_path, "%s", SRVPROC_HARDCODED_SOCKET);
+    set_note(p,
+             "the server cannot be isolated with the socket shim (%s); it uses the "
+             "hard-coded %s while this run holds " SRVPROC_LOCK_PATH,
+             why[0] ? why : "isolation by lock requested", SRVPROC_HARDCODED_SOCKET);
+    return 0;
+}
 
+/* Forks and execs the server in its own process group with its stdout and stderr on pipes,
+ * then starts the reader thread. Returns 0, or -1 with err (nothing left running). */
+static int start_spawn(srvproc *p, const char **argv, const char *shim_use, char *err, size_t errlen) {
     char *owned[4];
     int nowned = 0;
     char **envp = build_env(shim_use, p->socket_path, owned, &nowned);
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int rc = -1;
     if (!envp || null_fd < 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 ||
         pipe2(p->wake, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "cannot prepare the server process: %s",
                  envp ? strerror(errno) : "out of memory");
-        goto fail_fds;
+        goto done;
     }
     pid_t parent = getpid();
     sigset_t all, saved;
@@ -995,19 +610,13 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
-        goto fail_fds;
+        goto done;
     }
     setpgid(pid, pid); /* also done by the child: whichever runs first wins the race */
     p->pid = pid;
-    close(outp[1]);
-    close(errp[1]);
-    close(null_fd);
-    for (int i = 0; i < nowned; i++)
-        mem_free(owned[i]);
-    mem_free(envp);
-    mem_free(shcmd);
     p->out_fd = outp[0];
     p->err_fd = errp[0];
+    outp[0] = errp[0] = -1;
     fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
     fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
 #ifdef SYS_pidfd_open
@@ -1015,21 +624,17 @@ int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t er
     if (p->pid_fd >= 0)
         fcntl(p->pid_fd, F_SETFD, FD_CLOEXEC);
 #endif
-    if (pthread_create(&p->reader, NULL, reader_owned, p) != 0) {
+    if (pthread_create(&p->reader, NULL, srvp_reader_owned, p) != 0) {
         kill(-pid, SIGKILL);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         p->pid = 0;
-        p->owned = 0;
         snprintf(err, errlen, "cannot start the output reader thread");
-        srvproc_free(p);
-        return -1;
+        goto done;
     }
     p->reader_started = 1;
-    *out = p;
-    return 0;
-
-fail_fds:
+    rc = 0;
+done:
     for (int i = 0; i < 2; i++) {
         if (outp[i] >= 0)
             close(outp[i]);
@@ -1041,10 +646,34 @@ fail_fds:
     for (int i = 0; i < nowned; i++)
         mem_free(owned[i]);
     mem_free(envp);
+    return rc;
+}
+
+int srvproc_start(const srvproc_config *cfg, srvproc **out, char *err, size_t errlen) {
+    *out = NULL;
+    srvproc *p = srvproc_new();
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    p->owned = 1;
+    char exe[PATH_LEN], shim[PATH_LEN];
+    const char *argv[64];
+    const char *shim_use = NULL;
+    char *shcmd = NULL;
+    int rc = start_argv(cfg, p, exe, sizeof exe, argv, &shcmd, err, errlen);
+    if (rc == 0)
+        rc = start_isolation(cfg, p, exe, shim, sizeof shim, &shim_use, err, errlen);
+    if (rc == 0)
+        rc = start_spawn(p, argv, shim_use, err, errlen);
     mem_free(shcmd);
-    p->owned = 0;
-    srvproc_free(p);
-    return -1;
+    if (rc != 0) {
+        p->owned = 0;
+        srvproc_free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
 }
 
 int srvproc_attach(const char *socket_path, const char *log_path, srvproc **out, char *err,
@@ -1073,7 +702,7 @@ int srvproc_attach(const char *socket_path, const char *log_path, srvproc **out,
         if (fstat(p->log_fd, &sb) == 0)
             p->log_off = sb.st_size; /* only what the server writes from now on */
     }
-    if (pipe2(p->wake, O_CLOEXEC) != 0 || pthread_create(&p->reader, NULL, reader_attached, p) != 0) {
+    if (pipe2(p->wake, O_CLOEXEC) != 0 || pthread_create(&p->reader, NULL, srvp_reader_attached, p) != 0) {
         snprintf(err, errlen, "cannot start the log follower thread");
         srvproc_free(p);
         return -1;
@@ -1106,7 +735,7 @@ int srvproc_wait_exit(srvproc *p, int timeout_ms, int *wstatus) {
     if (!p->owned)
         return 0;
     struct timespec deadline;
-    abstime_in(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+    srvp_abstime_in(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&p->mu);
     while (!p->exited)
         if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT)
