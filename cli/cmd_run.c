@@ -311,41 +311,51 @@ static void check_cleanups(verdict_report *rep, const char *label, const plan *p
     sbuf_release(&text);
 }
 
-/* Runs one scenario live and fills rep. Prints progress (unless quiet) to out. */
-static void run_scenario(const char *path, const run_opts *o, verdict_report *rep, FILE *out) {
+/* Everything one live run of a scenario holds, so that its steps can be functions. */
+typedef struct {
+    const char *path;
+    const run_opts *o;
+    verdict_report *rep;
+    FILE *out;
+    char *text;
+    scn_script *script;
+    plan p;
+    timeline *tl;
+    srvproc *srv;
+    runner_result res;
+    int have_res;
+    sbuf repro, canonical;
+    size_t first_fail_from, first_fail_to; /* log lines around the first failing dump */
+} live_run;
+
+/* Reads, parses and simulates the scenario into c->p (and c->tl). Returns 0 to go on, -1 when
+ * the run ends here (an error is in the report, or the scenario does not apply). */
+static int live_simulate(live_run *c) {
+    const run_opts *o = c->o;
     char err[2048];
     size_t len;
-    scn_script *script = NULL;
-    plan p;
-    memset(&p, 0, sizeof p);
-    timeline *tl = NULL;
-    srvproc *srv = NULL;
-    runner_result res;
-    memset(&res, 0, sizeof res);
-    sbuf repro = SBUF_INIT, canonical = SBUF_INIT, gpath = SBUF_INIT, tsv = SBUF_INIT;
-    int have_res = 0;
-
-    char *text = read_text_file(path, &len, err, sizeof err);
-    if (!text) {
+    c->text = read_text_file(c->path, &len, err, sizeof err);
+    if (!c->text) {
         budget_explain(&o->lim, err, sizeof err);
-        verdict_report_set_error(rep, 2, err);
-        goto done;
+        verdict_report_set_error(c->rep, 2, err);
+        return -1;
     }
-    if (scn_parse(text, len, path, &script, err, sizeof err) != 0) {
-        verdict_report_set_error(rep, 2, err);
-        goto done;
+    if (scn_parse(c->text, len, c->path, &c->script, err, sizeof err) != 0) {
+        verdict_report_set_error(c->rep, 2, err);
+        return -1;
     }
     if (o->skip_incompatible && o->has_rev) {
         int max = proto_rev_get(o->rev)->max_devices;
-        for (int i = 0; i < script->nmeshes; i++) {
-            if (script->meshes[i].cfg.num_devices > max) {
+        for (int i = 0; i < c->script->nmeshes; i++) {
+            if (c->script->meshes[i].cfg.num_devices > max) {
                 char why[256];
                 snprintf(why, sizeof why, "skipped: mesh %s has %d devices, protocol %s tracks %d",
-                         script->meshes[i].name, script->meshes[i].cfg.num_devices, proto_rev_get(o->rev)->name, max);
-                verdict_report_add(rep, "applicable to this revision", 1, why);
+                         c->script->meshes[i].name, c->script->meshes[i].cfg.num_devices, proto_rev_get(o->rev)->name,
+                         max);
+                verdict_report_add(c->rep, "applicable to this revision", 1, why);
                 if (!o->quiet)
-                    fprintf(out, "== %s: %s\n", path, why);
-                goto done;
+                    fprintf(c->out, "== %s: %s\n", c->path, why);
+                return -1;
             }
         }
     }
@@ -357,198 +367,243 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
     ro.rev = o->rev;
     budget_apply_run(&o->lim, &ro);
     if (o->timeline || o->plot) {
-        tl = timeline_new();
-        ro.timeline = tl;
+        c->tl = timeline_new();
+        ro.timeline = c->tl;
     }
     scn_run_info info;
-    int rc = scn_run(script, &ro, &p, &info, err, sizeof err);
+    int rc = scn_run(c->script, &ro, &c->p, &info, err, sizeof err);
     if (rc != SCN_RUN_OK) {
         budget_explain(&o->lim, err, sizeof err);
-        verdict_report_set_error(rep, rc == SCN_RUN_FAILED ? 1 : 2, err);
-        goto done;
+        verdict_report_set_error(c->rep, rc == SCN_RUN_FAILED ? 1 : 2, err);
+        return -1;
     }
     scn_run_info_release(&info);
-    build_repro(&repro, path, o, p.rev, p.seed);
-    verdict_report_set_repro(rep, sbuf_str(&repro));
+    build_repro(&c->repro, c->path, o, c->p.rev, c->p.seed);
+    verdict_report_set_repro(c->rep, sbuf_str(&c->repro));
+    return 0;
+}
 
+/* Attaches to --socket or starts the server, and waits until it accepts connections.
+ * Returns 0, or -1 with exit status 3 in the report. */
+static int live_start_server(live_run *c) {
+    const run_opts *o = c->o;
+    char err[2048];
     if (o->socket) {
-        if (srvproc_attach(o->socket, o->server_log, &srv, err, sizeof err) != 0) {
-            verdict_report_set_error(rep, 3, err);
-            goto done;
+        if (srvproc_attach(o->socket, o->server_log, &c->srv, err, sizeof err) != 0) {
+            verdict_report_set_error(c->rep, 3, err);
+            return -1;
         }
     } else {
         srvproc_config cfg;
         memset(&cfg, 0, sizeof cfg);
         cfg.command = o->server;
-        cfg.rev = p.rev;
+        cfg.rev = c->p.rev;
         cfg.isolation = o->isolation;
-        if (srvproc_start(&cfg, &srv, err, sizeof err) != 0) {
-            verdict_report_set_error(rep, 3, err);
-            goto done;
+        if (srvproc_start(&cfg, &c->srv, err, sizeof err) != 0) {
+            verdict_report_set_error(c->rep, 3, err);
+            return -1;
         }
     }
-    if (srvproc_wait_ready(srv, o->timeout_ms, err, sizeof err) != 0) {
-        verdict_report_set_error(rep, 3, err);
-        goto done;
+    if (srvproc_wait_ready(c->srv, o->timeout_ms, err, sizeof err) != 0) {
+        verdict_report_set_error(c->rep, 3, err);
+        return -1;
     }
     if (!o->quiet) {
-        fprintf(out, "== %s: protocol %s, seed %" PRIu64 ", %" PRIu64 " frames, digest %016" PRIx64 "\n", path,
-                proto_rev_get(p.rev)->name, p.seed, p.frames, p.digest);
+        fprintf(c->out, "== %s: protocol %s, seed %" PRIu64 ", %" PRIu64 " frames, digest %016" PRIx64 "\n", c->path,
+                proto_rev_get(c->p.rev)->name, c->p.seed, c->p.frames, c->p.digest);
         char desc[256];
-        srvproc_describe(srv, desc, sizeof desc);
-        fprintf(out, "   server: %s, %s\n", o->server ? o->server : o->socket ? o->socket : "allocsim-server (reference)",
-                desc);
-        if (srvproc_note(srv))
-            fprintf(out, "   note: %s\n", srvproc_note(srv));
+        srvproc_describe(c->srv, desc, sizeof desc);
+        fprintf(c->out, "   server: %s, %s\n",
+                o->server ? o->server : o->socket ? o->socket : "allocsim-server (reference)", desc);
+        if (srvproc_note(c->srv))
+            fprintf(c->out, "   note: %s\n", srvproc_note(c->srv));
     }
+    return 0;
+}
 
-    runner_opts rop;
-    runner_opts_default(&rop);
-    rop.timeout_ms = o->timeout_ms;
-    rop.dump_timeout_ms = o->timeout_ms;
-    runner_status st = runner_run_plan(srv, &p, &rop, o->record, &res);
-    have_res = 1;
-    if (st != RUNNER_OK) {
-        verdict_report_set_error(rep, st == RUNNER_BAD_INPUT ? 2 : 3, sbuf_str(&res.message));
-        goto done;
+/* Checks one dump the server printed against the model's report, the cleanups and the
+ * scenario's expectations, and adds it to the canonical text for the golden file. */
+static void live_check_dump(live_run *c, runner_dump *rd) {
+    const run_opts *o = c->o;
+    verdict_report *rep = c->rep;
+    char err[2048];
+    plan_dump *pd = &c->p.dumps[rd->plan_dump];
+    char label[96];
+    snprintf(label, sizeof label, "dump %d (line %d)", rd->plan_dump + 1, pd->line);
+    size_t before = verdict_report_failures(rep);
+    if (o->verbose && !o->quiet)
+        fprintf(c->out, "--- %s, as the server printed it ---\n%s", label, sbuf_str(&rd->text));
+    dumpview want;
+    if (dumpview_parse_text(sbuf_str(&pd->expected), pd->expected.len, &want, err, sizeof err) != 0) {
+        char d[2300];
+        snprintf(d, sizeof d, "internal: the model's report does not parse: %s", err);
+        verdict_report_add(rep, label, 0, d);
+        return;
     }
+    if (!rd->parsed) {
+        char name[160];
+        snprintf(name, sizeof name, "%s: report", label);
+        verdict_report_add(rep, name, 0, rd->parse_error ? rd->parse_error : "the server's report does not parse");
+    } else {
+        verdict_dump_views(rep, label, &want, scn_run_pid_name, &c->p, &rd->view, runner_live_pid_name, &c->res);
+        check_cleanups(rep, label, &c->p, &want, c->srv, &c->res, rd);
+        for (size_t k = 0; k < pd->nexpects; k++) {
+            const struct scn_expect *e = &pd->expects[k];
+            sbuf why = SBUF_INIT;
+            int ok = scn_expect_eval(e, &rd->view, runner_live_pid_name, &c->res, &want, scn_run_pid_name, &c->p, &why);
+            char name[600];
+            snprintf(name, sizeof name, "%s: line %d: %s", label, e->line, e->text ? e->text : "expect");
+            verdict_report_add(rep, name, ok, sbuf_str(&why));
+            sbuf_release(&why);
+        }
+        sbuf_printf(&c->canonical, "== %s ==\n", label);
+        verdict_canonical(&rd->view, runner_live_pid_name, &c->res, &c->canonical);
+    }
+    dumpview_release(&want);
+    if (verdict_report_failures(rep) > before && !c->first_fail_to) {
+        c->first_fail_from = rd->first_line > 12 ? rd->first_line - 12 : 0;
+        c->first_fail_to = rd->last_line + 4;
+    }
+    if (!o->quiet) {
+        int ok = verdict_report_failures(rep) == before;
+        fprintf(c->out, "   %s %s: %zu buffers remaining\n", ok ? "ok  " : "FAIL", label,
+                rd->parsed ? (size_t)rd->view.total_tracked : (size_t)0);
+    }
+}
 
-    size_t first_fail_from = 0, first_fail_to = 0;
-    for (size_t i = 0; i < res.ndumps; i++) {
-        runner_dump *rd = &res.dumps[i];
-        if (rd->plan_dump < 0 || (size_t)rd->plan_dump >= p.ndumps)
+/* Everything after the dumps: QUERY replies, the dump count, sanitizer reports on the
+ * server's stderr, the golden file, the log excerpt of the first failure. */
+static void live_check_rest(live_run *c) {
+    const run_opts *o = c->o;
+    verdict_report *rep = c->rep;
+    for (size_t i = 0; i < c->res.nreplies; i++) {
+        runner_reply *rr = &c->res.replies[i];
+        if (rr->plan_step < 0 || (size_t)rr->plan_step >= c->p.nsteps || !c->p.steps[rr->plan_step].has_reply)
             continue;
-        plan_dump *pd = &p.dumps[rd->plan_dump];
-        char label[96];
-        snprintf(label, sizeof label, "dump %d (line %d)", rd->plan_dump + 1, pd->line);
-        size_t before = verdict_report_failures(rep);
-        if (o->verbose && !o->quiet)
-            fprintf(out, "--- %s, as the server printed it ---\n%s", label, sbuf_str(&rd->text));
-        dumpview want;
-        if (dumpview_parse_text(sbuf_str(&pd->expected), pd->expected.len, &want, err, sizeof err) != 0) {
-            char d[2300];
-            snprintf(d, sizeof d, "internal: the model's report does not parse: %s", err);
-            verdict_report_add(rep, label, 0, d);
-            continue;
-        }
-        if (!rd->parsed) {
-            char name[160];
-            snprintf(name, sizeof name, "%s: report", label);
-            verdict_report_add(rep, name, 0, rd->parse_error ? rd->parse_error : "the server's report does not parse");
-        } else {
-            verdict_dump_views(rep, label, &want, scn_run_pid_name, &p, &rd->view, runner_live_pid_name, &res);
-            check_cleanups(rep, label, &p, &want, srv, &res, rd);
-            for (size_t k = 0; k < pd->nexpects; k++) {
-                const struct scn_expect *e = &pd->expects[k];
-                sbuf why = SBUF_INIT;
-                int ok = scn_expect_eval(e, &rd->view, runner_live_pid_name, &res, &want, scn_run_pid_name, &p, &why);
-                char name[600];
-                snprintf(name, sizeof name, "%s: line %d: %s", label, e->line, e->text ? e->text : "expect");
-                verdict_report_add(rep, name, ok, sbuf_str(&why));
-                sbuf_release(&why);
-            }
-            sbuf_printf(&canonical, "== %s ==\n", label);
-            verdict_canonical(&rd->view, runner_live_pid_name, &res, &canonical);
-        }
-        dumpview_release(&want);
-        if (verdict_report_failures(rep) > before && !first_fail_to) {
-            first_fail_from = rd->first_line > 12 ? rd->first_line - 12 : 0;
-            first_fail_to = rd->last_line + 4;
-        }
-        if (!o->quiet) {
-            int ok = verdict_report_failures(rep) == before;
-            fprintf(out, "   %s %s: %zu buffers remaining\n", ok ? "ok  " : "FAIL", label,
-                    rd->parsed ? (size_t)rd->view.total_tracked : (size_t)0);
-        }
-    }
-    for (size_t i = 0; i < res.nreplies; i++) {
-        runner_reply *rr = &res.replies[i];
-        if (rr->plan_step < 0 || (size_t)rr->plan_step >= p.nsteps || !p.steps[rr->plan_step].has_reply)
-            continue;
-        const plan_step *ps = &p.steps[rr->plan_step];
+        const plan_step *ps = &c->p.steps[rr->plan_step];
         char label[128];
         snprintf(label, sizeof label, "%s reply device %d (line %d)", proto_type_name(ps->msg.type),
                  (int)ps->msg.device_id, ps->line);
         verdict_reply(rep, label, &ps->reply, &rr->msg);
     }
-    if (p.ndumps != res.ndumps) {
+    if (c->p.ndumps != c->res.ndumps) {
         char d[128];
-        snprintf(d, sizeof d, "expected %zu dumps, the server completed %zu", p.ndumps, res.ndumps);
+        snprintf(d, sizeof d, "expected %zu dumps, the server completed %zu", c->p.ndumps, c->res.ndumps);
         verdict_report_add(rep, "dump count", 0, d);
     }
     sbuf san = SBUF_INIT;
-    if (has_sanitizer_report(srv, res.log_start, srvproc_log_end(srv), &san))
+    if (has_sanitizer_report(c->srv, c->res.log_start, srvproc_log_end(c->srv), &san))
         verdict_report_add(rep, "server stderr free of sanitizer reports", 0, sbuf_str(&san));
     sbuf_release(&san);
-    if (!o->no_golden && p.ndumps) {
-        golden_path(path, p.rev, &gpath);
-        verdict_golden(rep, sbuf_str(&gpath), sbuf_str(&canonical), o->update_golden);
+    if (!o->no_golden && c->p.ndumps) {
+        sbuf gpath = SBUF_INIT;
+        golden_path(c->path, c->p.rev, &gpath);
+        verdict_golden(rep, sbuf_str(&gpath), sbuf_str(&c->canonical), o->update_golden);
+        sbuf_release(&gpath);
     }
-    if (first_fail_to) {
+    if (c->first_fail_to) {
         sbuf ex = SBUF_INIT;
-        srvproc_log_text(srv, first_fail_from, first_fail_to, SRVPROC_OUT | SRVPROC_ERR, &ex);
+        srvproc_log_text(c->srv, c->first_fail_from, c->first_fail_to, SRVPROC_OUT | SRVPROC_ERR, &ex);
         verdict_report_set_log(rep, sbuf_str(&ex));
         sbuf_release(&ex);
     }
-    if (!o->socket) {
-        char stop[512];
-        int how = srvproc_stop(srv, 5000, stop, sizeof stop);
-        int wst = 0;
-        int clean = how == 0 && srvproc_exited(srv, &wst) && WIFEXITED(wst) && WEXITSTATUS(wst) == 0;
-        if (how == 2) {
-            verdict_report_set_error(rep, 3, stop);
-        } else {
-            char d[700];
-            snprintf(d, sizeof d, "%s", stop);
-            verdict_report_add(rep, "server stops cleanly on SIGTERM", clean || how == 0, clean ? NULL : d);
-        }
-    }
+}
 
-done:
-    if (tl && (o->timeline || o->plot) && p.nsteps) {
-        const char *tpath = o->timeline;
-        if (!tpath) {
-            sbuf_printf(&tsv, "%s.timeline.tsv", o->plot);
-            tpath = sbuf_str(&tsv);
-        }
-        sbuf t = SBUF_INIT;
-        timeline_write(tl, &t);
-        FILE *f = fopen(tpath, "wb");
-        if (!f || fwrite(t.data ? t.data : "", 1, t.len, f) != t.len || fclose(f) != 0) {
-            fprintf(stderr, "allocsim: cannot write %s: %s\n", tpath, strerror(errno));
-        } else if (!o->quiet) {
-            fprintf(out, "   timeline: %s\n", tpath);
-        }
-        sbuf_release(&t);
-        if (o->plot) {
-            plot_opts po;
-            memset(&po, 0, sizeof po);
-            po.output_path = o->plot;
-            sbuf report = SBUF_INIT;
-            po.report = &report;
-            int pr = plot_render(tpath, &po, err, sizeof err);
+/* Stops an owned server with SIGTERM and checks that it exits cleanly. */
+static void live_stop_server(live_run *c) {
+    if (c->o->socket)
+        return;
+    char stop[512];
+    int how = srvproc_stop(c->srv, 5000, stop, sizeof stop);
+    int wst = 0;
+    int clean = how == 0 && srvproc_exited(c->srv, &wst) && WIFEXITED(wst) && WEXITSTATUS(wst) == 0;
+    if (how == 2) {
+        verdict_report_set_error(c->rep, 3, stop);
+    } else {
+        char d[700];
+        snprintf(d, sizeof d, "%s", stop);
+        verdict_report_add(c->rep, "server stops cleanly on SIGTERM", clean || how == 0, clean ? NULL : d);
+    }
+}
+
+/* Writes --timeline (or FILE.timeline.tsv beside --plot) and renders --plot. */
+static void live_write_outputs(live_run *c) {
+    const run_opts *o = c->o;
+    if (!c->tl || !(o->timeline || o->plot) || !c->p.nsteps)
+        return;
+    char err[2048];
+    sbuf tsv = SBUF_INIT;
+    const char *tpath = o->timeline;
+    if (!tpath) {
+        sbuf_printf(&tsv, "%s.timeline.tsv", o->plot);
+        tpath = sbuf_str(&tsv);
+    }
+    sbuf t = SBUF_INIT;
+    timeline_write(c->tl, &t);
+    FILE *f = fopen(tpath, "wb");
+    if (!f || fwrite(t.data ? t.data : "", 1, t.len, f) != t.len || fclose(f) != 0) {
+        fprintf(stderr, "allocsim: cannot write %s: %s\n", tpath, strerror(errno));
+    } else if (!o->quiet) {
+        fprintf(c->out, "   timeline: %s\n", tpath);
+    }
+    sbuf_release(&t);
+    if (o->plot) {
+        plot_opts po;
+        memset(&po, 0, sizeof po);
+        po.output_path = o->plot;
+        sbuf report = SBUF_INIT;
+        po.report = &report;
+        int pr = plot_render(tpath, &po, err, sizeof err);
+        if (!o->quiet)
+            fputs(sbuf_str(&report), c->out);
+        if (pr == PLOT_OK) {
             if (!o->quiet)
-                fputs(sbuf_str(&report), out);
-            if (pr == PLOT_OK) {
-                if (!o->quiet)
-                    fprintf(out, "   plot: %s\n", o->plot);
-            } else {
-                fprintf(stderr, "allocsim: plot: %s\n", err);
-            }
-            sbuf_release(&report);
+                fprintf(c->out, "   plot: %s\n", o->plot);
+        } else {
+            fprintf(stderr, "allocsim: plot: %s\n", err);
+        }
+        sbuf_release(&report);
+    }
+    sbuf_release(&tsv);
+}
+
+/* Runs one scenario live and fills rep: simulate, start the server, send the plan, check
+ * every dump and reply, stop the server, write the timeline and plot. Prints progress
+ * (unless quiet) to out. */
+static void run_scenario(const char *path, const run_opts *o, verdict_report *rep, FILE *out) {
+    live_run c;
+    memset(&c, 0, sizeof c);
+    c.path = path;
+    c.o = o;
+    c.rep = rep;
+    c.out = out;
+    if (live_simulate(&c) == 0 && live_start_server(&c) == 0) {
+        runner_opts rop;
+        runner_opts_default(&rop);
+        rop.timeout_ms = o->timeout_ms;
+        rop.dump_timeout_ms = o->timeout_ms;
+        runner_status st = runner_run_plan(c.srv, &c.p, &rop, o->record, &c.res);
+        c.have_res = 1;
+        if (st != RUNNER_OK) {
+            verdict_report_set_error(rep, st == RUNNER_BAD_INPUT ? 2 : 3, sbuf_str(&c.res.message));
+        } else {
+            for (size_t i = 0; i < c.res.ndumps; i++)
+                if (c.res.dumps[i].plan_dump >= 0 && (size_t)c.res.dumps[i].plan_dump < c.p.ndumps)
+                    live_check_dump(&c, &c.res.dumps[i]);
+            live_check_rest(&c);
+            live_stop_server(&c);
         }
     }
-    if (have_res)
-        runner_result_release(&res);
-    srvproc_free(srv);
-    timeline_free(tl);
-    plan_release(&p);
-    scn_script_free(script);
-    mem_free(text);
-    sbuf_release(&repro);
-    sbuf_release(&canonical);
-    sbuf_release(&gpath);
-    sbuf_release(&tsv);
+    live_write_outputs(&c);
+    if (c.have_res)
+        runner_result_release(&c.res);
+    srvproc_free(c.srv);
+    timeline_free(c.tl);
+    plan_release(&c.p);
+    scn_script_free(c.script);
+    mem_free(c.text);
+    sbuf_release(&c.repro);
+    sbuf_release(&c.canonical);
 }
 
 static void emit_reports(verdict_report **reps, size_t n, const run_opts *o) {
