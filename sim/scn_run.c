@@ -1,4 +1,4 @@
-/* scn_run: the scenario interpreter (see scn_run.h).
+/* scn_run: the scenario interpreter (see scn_run.h); its frame path and process loop.
  *
  * State per simulated process: its statement cursor (a stack of repeat frames), the mesh it
  * has open (device order, layout and one alloc_region per region type), and the last
@@ -8,107 +8,22 @@
  * sent, so a statement that fails sends nothing and `expect error` can continue after it (a
  * failed `trace end` also ends the capture, as TT-Metal abandons it).
  *
- * Expected dump text: the ledger renders lines only when it has an emit callback, and the
- * fast path has none. At a dump the registry is copied into a temporary ledger that has one,
- * by replaying each entry as ALLOCs (first ALLOC = saved size, type and owner, then one
- * per extra reference), and that ledger handles the DUMP_REMAINING; the run's own ledger
- * then handles the same frame silently, which applies the dead-PID cleanup to it.
+ * Programs, traces and close are in scn_run_prog.c, dumps and expectations in
+ * scn_run_dump.c (shared state: scn_run_int.h).
  */
-#include "scn_run.h"
+#include "scn_run_int.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#define XXH_STATIC_LINKING_ONLY
-#include <xxhash.h>
 
-#include "alloc.h"
-#include "evq.h"
-#include "ledger.h"
 #include "mem.h"
-#include "rng.h"
-
-#define NDEVWORDS (DEV_MAX_DEVICES / 64)
-
-typedef struct {
-    int live, ever;
-    uint64_t addr, size, serial;
-    dev_region region;
-    uint64_t devs[NDEVWORDS]; /* devices the ALLOCs went to */
-} run_buf;
-
-typedef struct {
-    int live;
-    uint64_t addr, size, serial;
-} run_prog;
-
-typedef struct {
-    int live;
-    uint64_t addr, padded, serial;
-} run_trace;
-
-typedef struct {
-    const scn_mesh *decl;
-    dev_layout layout;
-    alloc_region *region[DEV_REGION_COUNT];
-    uint64_t devs[NDEVWORDS]; /* the mesh's devices */
-    uint64_t trace_used; /* sum of padded live trace sizes (the pre-2026 budget) */
-} run_mesh;
-
-typedef struct {
-    const scn_stmt *v;
-    size_t n, i;
-    uint64_t left;
-} run_frame;
-
-typedef enum { PROC_RUNNING = 0, PROC_EXITED, PROC_CRASHED } proc_state;
-
-typedef struct {
-    const scn_process *decl;
-    int index;
-    int32_t pid;
-    proc_state state;
-    run_mesh *mesh;
-    int last_mesh; /* index of the mesh declaration opened last, -1 never */
-    run_buf *bufs;
-    run_prog *progs;
-    run_trace *traces;
-    int capturing; /* trace slot, -1 */
-    long last_dump;
-    run_frame stack[SCN_MAX_DEPTH + 1];
-    int depth;
-    rng sizes, times;
-} run_proc;
-
-typedef struct {
-    const scn_script *s;
-    const scn_run_opts *o;
-    proto_rev rev;
-    const proto_rev_info *ri;
-    plan *p;
-    scn_run_info *info;
-    ledger *led;
-    XXH3_state_t xx;
-    uint8_t batch[32768]; /* frames not yet hashed */
-    size_t batch_len;
-    evq q;
-    run_proc *procs;
-    uint64_t now;
-    uint64_t serial;
-    uint64_t statements; /* executed so far, for max_statements */
-    size_t cap_steps, cap_dumps;
-    uint64_t touched[NDEVWORDS]; /* devices that ever got a frame (timeline after cleanup) */
-    char msg[768];
-} run;
 
 /* ---- errors --------------------------------------------------------------------------- */
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int st_fail(run *r, const scn_stmt *st, const char *fmt, ...) {
+int scnr_fail(run *r, const scn_stmt *st, const char *fmt, ...) {
     int n = snprintf(r->msg, sizeof r->msg, "%s:%d:%d: ", r->s->path, st ? st->line : 0, st ? st->col : 0);
     va_list ap;
     va_start(ap, fmt);
@@ -119,8 +34,8 @@ static int st_fail(run *r, const scn_stmt *st, const char *fmt, ...) {
 }
 
 /* Host out of memory is never expectable: -2 stops the run. */
-static int st_oom(run *r, const scn_stmt *st) {
-    st_fail(r, st, "out of memory (host)");
+int scnr_oom(run *r, const scn_stmt *st) {
+    scnr_fail(r, st, "out of memory (host)");
     return -2;
 }
 
@@ -146,28 +61,28 @@ static plan_step *new_step(run *r, plan_kind kind, int proc, int line) {
     return s;
 }
 
-static int add_phase(run *r, run_proc *pr, const scn_stmt *st, const char *label) {
+int scnr_phase(run *r, run_proc *pr, const scn_stmt *st, const char *label) {
     if (r->o->keep_steps) {
         plan_step *s = new_step(r, PLAN_PHASE, pr->index, st ? st->line : 0);
         if (!s)
-            return st_oom(r, st);
+            return scnr_oom(r, st);
         if (!(s->label = mem_strdup(label))) {
             r->p->nsteps--;
-            return st_oom(r, st);
+            return scnr_oom(r, st);
         }
     }
     if (r->o->timeline && timeline_add_phase(r->o->timeline, r->now, label) < 0)
-        return st_oom(r, st);
+        return scnr_oom(r, st);
     return 0;
 }
 
-static int proc_event(run *r, run_proc *pr, plan_kind kind, int line) {
+int scnr_proc_event(run *r, run_proc *pr, plan_kind kind, int line) {
     if (r->o->keep_steps && !new_step(r, kind, pr->index, line))
-        return st_oom(r, NULL);
+        return scnr_oom(r, NULL);
     return 0;
 }
 
-static void timeline_device(run *r, int32_t dev) {
+void scnr_timeline_device(run *r, int32_t dev) {
     if (dev < 0 || dev >= TIMELINE_MAX_DEVICES)
         return;
     ledger_counters c = ledger_device_counters(r->led, dev);
@@ -199,11 +114,11 @@ static int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg
     proto_msg reply;
     int res = ledger_apply(r->led, m, &reply);
     if (res < 0)
-        return st_oom(r, st);
+        return scnr_oom(r, st);
     if (r->o->keep_steps) {
         plan_step *s = new_step(r, kind, pr->index, st ? st->line : 0);
         if (!s)
-            return st_oom(r, st);
+            return scnr_oom(r, st);
         s->msg = *m;
         s->dump = dump;
         if (res == LEDGER_REPLY) {
@@ -212,27 +127,27 @@ static int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg
         }
     }
     if (m->type == PROTO_ALLOC && r->o->max_buffers && ledger_count(r->led) > r->o->max_buffers) {
-        st_fail(r, st, "stopped at %" PRIu64 " buffers held by the server: the run's buffer limit (--max-buffers)",
+        scnr_fail(r, st, "stopped at %" PRIu64 " buffers held by the server: the run's buffer limit (--max-buffers)",
                 r->o->max_buffers + 1);
         return -2;
     }
     if (m->device_id >= 0 && m->device_id < DEV_MAX_DEVICES)
         r->touched[m->device_id / 64] |= 1ull << (m->device_id % 64);
     if (r->o->timeline && (m->type == PROTO_ALLOC || m->type == PROTO_FREE))
-        timeline_device(r, m->device_id);
+        scnr_timeline_device(r, m->device_id);
     return 0;
 }
 
 static int frame_limit(run *r, const scn_stmt *st) {
     if (r->o->max_frames && r->p->frames >= r->o->max_frames) {
-        st_fail(r, st, "stopped after %" PRIu64 " frames: the run's frame limit (--max-frames)", r->o->max_frames);
+        scnr_fail(r, st, "stopped after %" PRIu64 " frames: the run's frame limit (--max-frames)", r->o->max_frames);
         return -2;
     }
     return 0;
 }
 
 /* Encodes, hashes and applies one frame from process pr at the current time. */
-static int send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, plan_kind kind, int dump) {
+int scnr_send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, plan_kind kind, int dump) {
     if (frame_limit(r, st) < 0)
         return -2;
     m->process_id = pr->pid;
@@ -243,13 +158,11 @@ static int send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, pl
 
 /* ---- devices -------------------------------------------------------------------------- */
 
-static int bit_has(const uint64_t *bits, int d) { return (int)((bits[d / 64] >> (d % 64)) & 1u); }
 
-static const dev_config *mesh_cfg(const run_mesh *m) { return &m->decl->cfg; }
 
 /* The mesh whose devices `all` means for this process: the one it opened last, else the
  * first declared. NULL when the scenario declares none. */
-static const scn_mesh *default_mesh(const run *r, const run_proc *pr) {
+const scn_mesh *scnr_default_mesh(const run *r, const run_proc *pr) {
     if (pr->last_mesh >= 0)
         return &r->s->meshes[pr->last_mesh];
     return r->s->nmeshes ? &r->s->meshes[0] : NULL;
@@ -258,7 +171,7 @@ static const scn_mesh *default_mesh(const run *r, const run_proc *pr) {
 /* Devices of a mesh allocation: the mesh order filtered by the selection. Fails when the
  * selection names a device outside the mesh. */
 static int mesh_devices(run *r, const scn_stmt *st, const run_mesh *m, const scn_devsel *sel, uint64_t out[NDEVWORDS]) {
-    const dev_config *cfg = mesh_cfg(m);
+    const dev_config *cfg = scnr_mesh_cfg(m);
     if (sel->all) {
         memcpy(out, m->devs, sizeof m->devs);
         return 0;
@@ -266,8 +179,8 @@ static int mesh_devices(run *r, const scn_stmt *st, const run_mesh *m, const scn
     memset(out, 0, sizeof(uint64_t) * NDEVWORDS);
     for (int d = 0; d < DEV_MAX_DEVICES; d++) {
         if (scn_devsel_has(sel, d)) {
-            if (!bit_has(m->devs, d))
-                return st_fail(r, st, "expected a device of mesh %s (0..%d), found device %d", m->decl->name,
+            if (!scnr_bit_has(m->devs, d))
+                return scnr_fail(r, st, "expected a device of mesh %s (0..%d), found device %d", m->decl->name,
                                cfg->num_devices - 1, d);
             out[d / 64] |= 1ull << (d % 64);
         }
@@ -276,14 +189,14 @@ static int mesh_devices(run *r, const scn_stmt *st, const run_mesh *m, const scn
 }
 
 /* "0-7", "0,2,5", "0-3,6" */
-static void format_devices(const uint64_t bits[NDEVWORDS], char *buf, size_t n) {
+void scnr_format_devices(const uint64_t bits[NDEVWORDS], char *buf, size_t n) {
     size_t len = 0;
     buf[0] = '\0';
     for (int d = 0; d < DEV_MAX_DEVICES && len < n; d++) {
-        if (!bit_has(bits, d))
+        if (!scnr_bit_has(bits, d))
             continue;
         int e = d;
-        while (e + 1 < DEV_MAX_DEVICES && bit_has(bits, e + 1))
+        while (e + 1 < DEV_MAX_DEVICES && scnr_bit_has(bits, e + 1))
             e++;
         int w = e > d ? snprintf(buf + len, n - len, "%s%d-%d", len ? "," : "", d, e)
                       : snprintf(buf + len, n - len, "%s%d", len ? "," : "", d);
@@ -294,12 +207,6 @@ static void format_devices(const uint64_t bits[NDEVWORDS], char *buf, size_t n) 
     }
 }
 
-static int count_bits(const uint64_t bits[NDEVWORDS]) {
-    int n = 0;
-    for (int i = 0; i < NDEVWORDS; i++)
-        n += __builtin_popcountll(bits[i]);
-    return n;
-}
 
 /* device_id is bytes 4..7, little-endian, in every revision's layout (protocol.md §2.2). */
 #define FRAME_DEVICE_ID_OFFSET 4
@@ -308,9 +215,9 @@ static int count_bits(const uint64_t bits[NDEVWORDS]) {
  * device and the address (size and type 0), like TT-Metal's track_deallocate. The frames of
  * one mesh operation differ only in device_id: the first is encoded by proto_encode, the
  * others are copies with the device id bytes rewritten (the hot path of the simulator). */
-static int send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh *m, const uint64_t devs[NDEVWORDS],
+int scnr_send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh *m, const uint64_t devs[NDEVWORDS],
                         uint8_t type, uint64_t size, uint8_t btype, uint64_t addr) {
-    const dev_config *cfg = mesh_cfg(m);
+    const dev_config *cfg = scnr_mesh_cfg(m);
     proto_msg msg;
     memset(&msg, 0, sizeof msg);
     msg.type = type;
@@ -324,7 +231,7 @@ static int send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh
     int encoded = 0;
     for (int i = 0; i < cfg->num_devices; i++) {
         int d = cfg->device_order[i];
-        if (!bit_has(devs, d))
+        if (!scnr_bit_has(devs, d))
             continue;
         if (frame_limit(r, st) < 0)
             return -2;
@@ -344,43 +251,40 @@ static int send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh
     return 0;
 }
 
-static void all_mesh_devices(const run_mesh *m, uint64_t out[NDEVWORDS]) { memcpy(out, m->devs, sizeof m->devs); }
 
 /* ---- allocation ----------------------------------------------------------------------- */
 
-static uint64_t round_up(uint64_t v, uint64_t a) { return v % a ? (v > UINT64_MAX - a ? UINT64_MAX : v + a - v % a) : v; }
 
 /* Allocates per_bank bytes in a region of the mesh, or explains why it cannot. */
-static int mesh_allocate(run *r, const scn_stmt *st, run_mesh *m, dev_region region, uint64_t request,
+int scnr_mesh_allocate(run *r, const scn_stmt *st, run_mesh *m, dev_region region, uint64_t request,
                          uint64_t per_bank, int bottom_up, const uint64_t devs[NDEVWORDS], uint64_t *addr) {
-    const dev_config *cfg = mesh_cfg(m);
+    const dev_config *cfg = scnr_mesh_cfg(m);
     alloc_region *ar = m->region[region];
     char dl[256];
     if (!ar) {
-        format_devices(devs, dl, sizeof dl);
-        return st_fail(r, st, "out of memory: %s on device%s %s: request %" PRIu64 " bytes, but mesh %s has no %s region (%s = 0)",
-                       dev_region_name(region), count_bits(devs) == 1 ? "" : "s", dl, request, m->decl->name,
+        scnr_format_devices(devs, dl, sizeof dl);
+        return scnr_fail(r, st, "out of memory: %s on device%s %s: request %" PRIu64 " bytes, but mesh %s has no %s region (%s = 0)",
+                       dev_region_name(region), scnr_count_bits(devs) == 1 ? "" : "s", dl, request, m->decl->name,
                        dev_region_name(region), region == DEV_REGION_TRACE ? "trace_region_size" : "l1_small_size");
     }
     int rc = alloc_allocate(ar, per_bank, bottom_up, addr);
     if (rc == -2)
-        return st_oom(r, st);
+        return scnr_oom(r, st);
     if (rc < 0) {
-        format_devices(devs, dl, sizeof dl);
-        return st_fail(r, st,
+        scnr_format_devices(devs, dl, sizeof dl);
+        return scnr_fail(r, st,
                        "out of memory: %s on device%s %s: request %" PRIu64 " bytes (per bank %" PRIu64
                        "), largest free block %" PRIu64,
-                       dev_region_name(region), count_bits(devs) == 1 ? "" : "s", dl, request,
-                       round_up(per_bank, cfg->dram_alignment), alloc_largest_free(ar));
+                       dev_region_name(region), scnr_count_bits(devs) == 1 ? "" : "s", dl, request,
+                       scnr_round_up(per_bank, cfg->dram_alignment), alloc_largest_free(ar));
     }
     return 0;
 }
 
-static uint64_t draw(rng *g, scn_range v) { return v.lo == v.hi ? v.lo : rng_between(g, v.lo, v.hi); }
 
-static run_mesh *need_mesh(run *r, run_proc *pr, const scn_stmt *st, const char *what) {
+run_mesh *scnr_need_mesh(run *r, run_proc *pr, const scn_stmt *st, const char *what) {
     if (!pr->mesh)
-        st_fail(r, st, "expected an open mesh for %s, found none (open one first)", what);
+        scnr_fail(r, st, "expected an open mesh for %s, found none (open one first)", what);
     return pr->mesh;
 }
 
@@ -388,17 +292,17 @@ static run_mesh *need_mesh(run *r, run_proc *pr, const scn_stmt *st, const char 
 
 static int exec_open(run *r, run_proc *pr, const scn_stmt *st) {
     if (pr->mesh)
-        return st_fail(r, st, "expected no open mesh, found mesh %s open (close it first)", pr->mesh->decl->name);
+        return scnr_fail(r, st, "expected no open mesh, found mesh %s open (close it first)", pr->mesh->decl->name);
     const scn_mesh *decl = &r->s->meshes[st->slot];
     const dev_config *cfg = &decl->cfg;
     for (int i = 0; i < cfg->num_devices; i++)
         if (cfg->device_order[i] >= r->ri->max_devices)
-            return st_fail(r, st,
+            return scnr_fail(r, st,
                            "expected device ids below %d (protocol %s), found mesh %s with device %d (use protocol v144-256)",
                            r->ri->max_devices, r->ri->name, decl->name, cfg->device_order[i]);
     run_mesh *m = mem_calloc(1, sizeof *m);
     if (!m)
-        return st_oom(r, st);
+        return scnr_oom(r, st);
     m->decl = decl;
     for (int i = 0; i < cfg->num_devices; i++)
         m->devs[cfg->device_order[i] / 64] |= 1ull << (cfg->device_order[i] % 64);
@@ -412,7 +316,7 @@ static int exec_open(run *r, run_proc *pr, const scn_stmt *st) {
             for (int j = 0; j < k; j++)
                 alloc_region_free(m->region[j]);
             mem_free(m);
-            return st_oom(r, st);
+            return scnr_oom(r, st);
         }
     }
     pr->mesh = m;
@@ -424,12 +328,12 @@ static int exec_open(run *r, run_proc *pr, const scn_stmt *st) {
             m->layout.region[DEV_REGION_TRACE].size * cfg->dram_banks};
         for (int i = 0; i < cfg->num_devices; i++)
             if (timeline_set_capacity(r->o->timeline, cfg->device_order[i], cap) < 0)
-                return st_oom(r, st);
+                return scnr_oom(r, st);
     }
     return 0;
 }
 
-static void mesh_free(run_mesh *m) {
+void scnr_mesh_free(run_mesh *m) {
     if (!m)
         return;
     for (int k = 0; k < DEV_REGION_COUNT; k++)
@@ -438,29 +342,29 @@ static void mesh_free(run_mesh *m) {
 }
 
 static int exec_alloc(run *r, run_proc *pr, const scn_stmt *st) {
-    run_mesh *m = need_mesh(r, pr, st, "alloc");
+    run_mesh *m = scnr_need_mesh(r, pr, st, "alloc");
     if (!m)
         return -1;
     run_buf *b = &pr->bufs[st->slot];
     const char *name = pr->decl->buffers[st->slot];
     if (b->live)
-        return st_fail(r, st, "expected buffer %s to be free, found it allocated (free it first)", name);
-    const dev_config *cfg = mesh_cfg(m);
+        return scnr_fail(r, st, "expected buffer %s to be free, found it allocated (free it first)", name);
+    const dev_config *cfg = scnr_mesh_cfg(m);
     uint64_t banks = st->region == DEV_REGION_DRAM ? cfg->dram_banks : cfg->l1_banks;
     if (st->shard_cores > banks)
-        return st_fail(r, st, "expected shard=N with N <= %" PRIu64 " (%s banks of mesh %s), found shard=%" PRIu32, banks,
+        return scnr_fail(r, st, "expected shard=N with N <= %" PRIu64 " (%s banks of mesh %s), found shard=%" PRIu32, banks,
                        dev_region_name(st->region), m->decl->name, st->shard_cores);
     uint64_t devs[NDEVWORDS];
     if (mesh_devices(r, st, m, &st->devs, devs) < 0)
         return -1;
-    uint64_t size = draw(&pr->sizes, st->size);
+    uint64_t size = scnr_draw(&pr->sizes, st->size);
     uint64_t per_bank = dev_bank_footprint(cfg, st->region, size, st->page_size, st->shard_cores);
     int bottom_up = st->dir == SCN_DIR_DEFAULT ? st->region == DEV_REGION_DRAM : st->dir == SCN_DIR_BOTTOM_UP;
     uint64_t addr;
-    int rc = mesh_allocate(r, st, m, st->region, size, per_bank, bottom_up, devs, &addr);
+    int rc = scnr_mesh_allocate(r, st, m, st->region, size, per_bank, bottom_up, devs, &addr);
     if (rc < 0)
         return rc;
-    if ((rc = send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, size, dev_region_buffer_type(st->region), addr)) < 0)
+    if ((rc = scnr_send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, size, dev_region_buffer_type(st->region), addr)) < 0)
         return rc;
     b->live = b->ever = 1;
     b->addr = addr;
@@ -471,247 +375,39 @@ static int exec_alloc(run *r, run_proc *pr, const scn_stmt *st) {
     return 0;
 }
 
-static int free_buffer(run *r, run_proc *pr, const scn_stmt *st, run_buf *b) {
+int scnr_free_buffer(run *r, run_proc *pr, const scn_stmt *st, run_buf *b) {
     alloc_deallocate(pr->mesh->region[b->region], b->addr);
     b->live = 0;
-    return send_to_mesh(r, pr, st, pr->mesh, b->devs, PROTO_FREE, 0, 0, b->addr);
+    return scnr_send_to_mesh(r, pr, st, pr->mesh, b->devs, PROTO_FREE, 0, 0, b->addr);
 }
 
 static int exec_free(run *r, run_proc *pr, const scn_stmt *st) {
     run_buf *b = &pr->bufs[st->slot];
     if (!b->live)
-        return st_fail(r, st, "expected buffer %s to be allocated, found it %s", pr->decl->buffers[st->slot],
+        return scnr_fail(r, st, "expected buffer %s to be allocated, found it %s", pr->decl->buffers[st->slot],
                        b->ever ? "already freed (or its mesh closed)" : "never allocated");
-    return free_buffer(r, pr, st, b);
-}
-
-#define PROGRAM_PAGE_SIZE 2048 /* tt-memory-model.md §6 */
-
-static int exec_program(run *r, run_proc *pr, const scn_stmt *st) {
-    run_mesh *m = need_mesh(r, pr, st, "program");
-    if (!m)
-        return -1;
-    run_prog *g = &pr->progs[st->slot];
-    const char *name = pr->decl->programs[st->slot];
-    if (g->live)
-        return 0; /* program cache hit: nothing is loaded, nothing reported */
-    if (st->nbinaries == 0)
-        return st_fail(r, st, "expected binary=SIZE for program %s, found a program that is not cached", name);
-    if (pr->capturing >= 0)
-        return st_fail(r, st, "expected kernel binaries of program %s to be loaded before trace capture, found trace %s "
-                              "being captured (loading binaries during capture is fatal in TT-Metal)",
-                       name, pr->decl->traces[pr->capturing]);
-    uint64_t smax = 0;
-    for (size_t i = 0; i < st->nbinaries; i++)
-        smax = st->binaries[i] > smax ? st->binaries[i] : smax;
-    const dev_config *cfg = mesh_cfg(m);
-    uint64_t devs[NDEVWORDS];
-    all_mesh_devices(m, devs);
-    uint64_t per_bank = dev_bank_footprint(cfg, DEV_REGION_DRAM, smax, PROGRAM_PAGE_SIZE, 0);
-    uint64_t addr;
-    int rc = mesh_allocate(r, st, m, DEV_REGION_DRAM, smax, per_bank, 0, devs, &addr);
-    if (rc < 0)
-        return rc;
-    /* The binary buffer, then per program a view at the same address, destroyed at once. */
-    if ((rc = send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, smax, PROTO_BUF_DRAM, addr)) < 0)
-        return rc;
-    for (size_t i = 0; i < st->nbinaries; i++) {
-        if ((rc = send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, st->binaries[i], PROTO_BUF_DRAM, addr)) < 0 ||
-            (rc = send_to_mesh(r, pr, st, m, devs, PROTO_FREE, 0, 0, addr)) < 0)
-            return rc;
-    }
-    g->live = 1;
-    g->addr = addr;
-    g->size = smax;
-    g->serial = r->serial++;
-    return 0;
-}
-
-static int free_program(run *r, run_proc *pr, const scn_stmt *st, run_prog *g) {
-    uint64_t devs[NDEVWORDS];
-    all_mesh_devices(pr->mesh, devs);
-    alloc_deallocate(pr->mesh->region[DEV_REGION_DRAM], g->addr);
-    g->live = 0;
-    return send_to_mesh(r, pr, st, pr->mesh, devs, PROTO_FREE, 0, 0, g->addr);
-}
-
-static int free_trace(run *r, run_proc *pr, const scn_stmt *st, run_trace *t) {
-    uint64_t devs[NDEVWORDS];
-    all_mesh_devices(pr->mesh, devs);
-    alloc_deallocate(pr->mesh->region[DEV_REGION_TRACE], t->addr);
-    pr->mesh->trace_used -= t->padded;
-    t->live = 0;
-    return send_to_mesh(r, pr, st, pr->mesh, devs, PROTO_FREE, 0, 0, t->addr);
-}
-
-typedef struct {
-    uint64_t serial;
-    int kind; /* 0 buffer, 1 program, 2 trace */
-    int slot;
-} owned;
-
-static int cmp_owned(const void *a, const void *b) {
-    const owned *x = a, *y = b;
-    return x->serial < y->serial ? -1 : x->serial > y->serial;
-}
-
-static int exec_cache_clear(run *r, run_proc *pr, const scn_stmt *st) {
-    if (!need_mesh(r, pr, st, "clear program cache"))
-        return -1;
-    int n = pr->decl->nprograms;
-    owned *list = mem_alloc(sizeof *list * (size_t)(n ? n : 1));
-    if (!list)
-        return st_oom(r, st);
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (pr->progs[i].live)
-            list[k++] = (owned){pr->progs[i].serial, 1, i};
-    qsort(list, (size_t)k, sizeof *list, cmp_owned);
-    int rc = 0;
-    for (int i = 0; i < k && rc == 0; i++)
-        rc = free_program(r, pr, st, &pr->progs[list[i].slot]);
-    mem_free(list);
-    return rc;
-}
-
-/* Frees everything the process owns on its mesh, in allocation order, and closes it. */
-static int exec_close(run *r, run_proc *pr, const scn_stmt *st) {
-    if (!need_mesh(r, pr, st, "close"))
-        return -1;
-    const scn_process *d = pr->decl;
-    size_t n = (size_t)d->nbuffers + (size_t)d->nprograms + (size_t)d->ntraces;
-    owned *list = mem_alloc(sizeof *list * (n ? n : 1));
-    if (!list)
-        return st_oom(r, st);
-    int rc = add_phase(r, pr, st, "close");
-    size_t k = 0;
-    for (int i = 0; i < d->nbuffers; i++)
-        if (pr->bufs[i].live)
-            list[k++] = (owned){pr->bufs[i].serial, 0, i};
-    for (int i = 0; i < d->nprograms; i++)
-        if (pr->progs[i].live)
-            list[k++] = (owned){pr->progs[i].serial, 1, i};
-    for (int i = 0; i < d->ntraces; i++)
-        if (pr->traces[i].live)
-            list[k++] = (owned){pr->traces[i].serial, 2, i};
-    qsort(list, k, sizeof *list, cmp_owned);
-    for (size_t i = 0; i < k && rc == 0; i++) {
-        if (list[i].kind == 0)
-            rc = free_buffer(r, pr, st, &pr->bufs[list[i].slot]);
-        else if (list[i].kind == 1)
-            rc = free_program(r, pr, st, &pr->progs[list[i].slot]);
-        else
-            rc = free_trace(r, pr, st, &pr->traces[list[i].slot]);
-    }
-    mem_free(list);
-    pr->capturing = -1;
-    mesh_free(pr->mesh);
-    pr->mesh = NULL;
-    return rc;
-}
-
-static int exec_trace(run *r, run_proc *pr, const scn_stmt *st, uint64_t *dur) {
-    const char *id = st->slot >= 0 ? pr->decl->traces[st->slot] : "";
-    run_trace *t = st->slot >= 0 ? &pr->traces[st->slot] : NULL;
-    run_mesh *m = need_mesh(r, pr, st, "trace");
-    if (!m)
-        return -1;
-    switch (st->op) {
-    case SCN_TRACE_BEGIN:
-        if (pr->capturing >= 0)
-            return st_fail(r, st, "expected no trace capture in progress, found trace %s being captured",
-                           pr->decl->traces[pr->capturing]);
-        if (t->live)
-            return st_fail(r, st, "expected trace %s to be free, found it captured (release it first)", id);
-        pr->capturing = st->slot;
-        return add_phase(r, pr, st, "trace_begin");
-    case SCN_TRACE_END: {
-        if (pr->capturing != st->slot)
-            return st_fail(r, st, "expected trace %s to be being captured, found %s%s", id,
-                           pr->capturing >= 0 ? "trace " : "no capture in progress",
-                           pr->capturing >= 0 ? pr->decl->traces[pr->capturing] : "");
-        const dev_config *cfg = mesh_cfg(m);
-        uint64_t unpadded = draw(&pr->sizes, st->size);
-        uint64_t page = dev_trace_page_size(cfg, unpadded);
-        uint64_t padded = dev_trace_padded_size(cfg, unpadded);
-        uint64_t devs[NDEVWORDS];
-        all_mesh_devices(m, devs);
-        /* A failed end still ends the capture (TT-Metal aborts it), so the process can go on. */
-        if (cfg->trace_region_size == 0 || !m->region[DEV_REGION_TRACE]) {
-            uint64_t unused;
-            pr->capturing = -1;
-            return mesh_allocate(r, st, m, DEV_REGION_TRACE, padded, 0, 1, devs, &unused);
-        }
-        if (padded > cfg->trace_region_size - m->trace_used) {
-            pr->capturing = -1;
-            return st_fail(r, st,
-                           "out of memory: TRACE budget of mesh %s: trace %s needs %" PRIu64 " bytes (padded to %" PRIu64
-                           "-byte pages), %" PRIu64 " of trace_region_size %" PRIu64 " already used",
-                           m->decl->name, id, padded, page, m->trace_used, (uint64_t)cfg->trace_region_size);
-        }
-        uint64_t per_bank = dev_bank_footprint(cfg, DEV_REGION_TRACE, padded, page, 0);
-        uint64_t addr;
-        int rc = mesh_allocate(r, st, m, DEV_REGION_TRACE, padded, per_bank, 1, devs, &addr);
-        if (rc < 0) {
-            pr->capturing = -1;
-            return rc;
-        }
-        if ((rc = add_phase(r, pr, st, "trace_end")) < 0 ||
-            (rc = send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, padded, PROTO_BUF_TRACE, addr)) < 0)
-            return rc;
-        pr->capturing = -1;
-        t->live = 1;
-        t->addr = addr;
-        t->padded = padded;
-        t->serial = r->serial++;
-        m->trace_used += padded;
-        return 0;
-    }
-    case SCN_TRACE_REPLAY: {
-        if (!t->live)
-            return st_fail(r, st, "expected a captured trace %s, found none", id);
-        uint64_t step = draw(&pr->times, st->time_ns);
-        if (st->count && step > UINT64_MAX / st->count)
-            return st_fail(r, st, "expected a replay time below 2^64 ns, found %" PRIu64 " x %" PRIu64 " ns", st->count, step);
-        *dur = st->count * step;
-        return 0;
-    }
-    default: /* SCN_TRACE_RELEASE */
-        if (!t->live)
-            return st_fail(r, st, "expected a captured trace %s, found none", id);
-        return free_trace(r, pr, st, t);
-    }
-}
-
-static int exec_decode(run *r, run_proc *pr, const scn_stmt *st, uint64_t *dur) {
-    if (st->slot >= 0 && !pr->traces[st->slot].live)
-        return st_fail(r, st, "expected a captured trace %s to replay, found none", pr->decl->traces[st->slot]);
-    uint64_t step = draw(&pr->times, st->time_ns);
-    if (st->count && step > UINT64_MAX / st->count)
-        return st_fail(r, st, "expected a decode time below 2^64 ns, found %" PRIu64 " x %" PRIu64 " ns", st->count, step);
-    *dur = st->count * step;
-    return add_phase(r, pr, st, "decode");
+    return scnr_free_buffer(r, pr, st, b);
 }
 
 static int exec_query(run *r, run_proc *pr, const scn_stmt *st) {
     uint64_t devs[NDEVWORDS] = {0};
-    const scn_mesh *decl = default_mesh(r, pr);
+    const scn_mesh *decl = scnr_default_mesh(r, pr);
     if (st->devs.all) {
         if (!decl)
-            return st_fail(r, st, "expected a mesh for 'query' without devices, found none (write query dev N)");
+            return scnr_fail(r, st, "expected a mesh for 'query' without devices, found none (write query dev N)");
         for (int i = 0; i < decl->cfg.num_devices; i++)
             devs[decl->cfg.device_order[i] / 64] |= 1ull << (decl->cfg.device_order[i] % 64);
     } else {
         memcpy(devs, st->devs.bits, sizeof devs);
     }
     for (int d = 0; d < DEV_MAX_DEVICES; d++) {
-        if (!bit_has(devs, d))
+        if (!scnr_bit_has(devs, d))
             continue;
         proto_msg m;
         memset(&m, 0, sizeof m);
         m.type = PROTO_QUERY;
         m.device_id = d;
-        int rc = send_frame(r, pr, st, &m, PLAN_SEND, -1);
+        int rc = scnr_send_frame(r, pr, st, &m, PLAN_SEND, -1);
         if (rc < 0)
             return rc;
     }
@@ -726,159 +422,7 @@ static int exec_send(run *r, run_proc *pr, const scn_stmt *st) {
     m.size = st->size.lo;
     m.buffer_type = st->send_buffer_type;
     m.buffer_id = st->send_buffer_id;
-    return send_frame(r, pr, st, &m, PLAN_SEND, -1);
-}
-
-/* ---- dumps ---------------------------------------------------------------------------- */
-
-static int is_dead(void *ctx, int32_t pid) {
-    const run *r = ctx;
-    for (int i = 0; i < r->s->nprocs; i++)
-        if (r->procs[i].pid == pid)
-            return r->procs[i].state != PROC_RUNNING;
-    return 0; /* a pid the scenario does not own (raw frames): alive, like an unrelated process */
-}
-
-typedef struct {
-    sbuf *out;
-    int on;
-} capture;
-
-static void capture_line(void *ctx, ledger_stream stream, const char *line, size_t len) {
-    capture *c = ctx;
-    if (!c->on || stream != LEDGER_STDOUT)
-        return;
-    sbuf_append(c->out, line, len);
-    sbuf_putc(c->out, '\n');
-}
-
-/* The lines the server prints for this DUMP_REMAINING, from a copy of the registry. */
-static int render_dump(run *r, const proto_msg *dump_msg, sbuf *out) {
-    ledger_entry *ents = NULL;
-    size_t n = ledger_entries(r->led, &ents);
-    if (n == (size_t)-1)
-        return -1;
-    capture cap = {out, 0};
-    ledger_config cfg = {r->rev, capture_line, &cap, is_dead, r, 0};
-    ledger *tmp = ledger_new(&cfg);
-    int rc = tmp ? 0 : -1;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        proto_msg m;
-        memset(&m, 0, sizeof m);
-        m.type = PROTO_ALLOC;
-        m.device_id = ents[i].device_id;
-        m.size = ents[i].size;
-        m.buffer_type = ents[i].buffer_type;
-        m.process_id = ents[i].owner_pid;
-        m.buffer_id = ents[i].buffer_id;
-        for (int32_t k = 0; k < ents[i].ref_count && rc == 0; k++)
-            rc = ledger_apply(tmp, &m, NULL) < 0 ? -1 : 0;
-    }
-    if (rc == 0) {
-        cap.on = 1;
-        rc = ledger_apply(tmp, dump_msg, NULL) < 0 ? -1 : 0;
-    }
-    ledger_free(tmp);
-    mem_free(ents);
-    return rc || sbuf_failed(out) ? -1 : 0;
-}
-
-static int exec_dump(run *r, run_proc *pr, const scn_stmt *st) {
-    plan *p = r->p;
-    if (p->ndumps == r->cap_dumps) {
-        size_t cap = r->cap_dumps ? r->cap_dumps * 2 : 8;
-        plan_dump *nd = mem_realloc(p->dumps, sizeof *nd * cap);
-        if (!nd)
-            return st_oom(r, st);
-        p->dumps = nd;
-        r->cap_dumps = cap;
-    }
-    plan_dump *d = &p->dumps[p->ndumps];
-    memset(d, 0, sizeof *d);
-    d->line = st->line;
-    char name[64];
-    snprintf(name, sizeof name, "dump %zu (line %d)", p->ndumps + 1, st->line);
-    if (!(d->golden_name = mem_strdup(name)))
-        return st_oom(r, st);
-    p->ndumps++;
-    proto_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = PROTO_DUMP_REMAINING;
-    m.process_id = pr->pid;
-    m.timestamp = r->now;
-    int rc = add_phase(r, pr, st, "dump");
-    if (rc < 0)
-        return rc;
-    if (r->o->expected_text && render_dump(r, &m, &d->expected) < 0)
-        return st_oom(r, st);
-    if ((rc = send_frame(r, pr, st, &m, PLAN_DUMP, (int)(p->ndumps - 1))) < 0)
-        return rc;
-    pr->last_dump = (long)(p->ndumps - 1);
-    if (r->o->timeline) /* the dead-PID cleanup may have changed any device */
-        for (int dv = 0; dv < DEV_MAX_DEVICES; dv++)
-            if (bit_has(r->touched, dv))
-                timeline_device(r, dv);
-    return 0;
-}
-
-static int devices_from_bits(const uint64_t bits[NDEVWORDS], struct scn_expect *e) {
-    int n = count_bits(bits);
-    e->ndevices = 0;
-    e->devices = mem_alloc(sizeof *e->devices * (size_t)(n ? n : 1));
-    if (!e->devices)
-        return -1;
-    for (int d = 0; d < DEV_MAX_DEVICES; d++)
-        if (bit_has(bits, d))
-            e->devices[e->ndevices++] = d;
-    return 0;
-}
-
-static int exec_expect(run *r, run_proc *pr, const scn_stmt *st) {
-    if (pr->last_dump < 0)
-        return st_fail(r, st, "expected a dump earlier in process %s, found none", pr->decl->name);
-    struct scn_expect e;
-    if (scn_expect_copy(&e, st->expect) < 0)
-        return st_oom(r, st);
-    uint64_t bits[NDEVWORDS] = {0};
-    int rc = 0;
-    if (e.kind == SCN_EXPECT_GROUPS) {
-        if (e.devs.all) {
-            const scn_mesh *decl = default_mesh(r, pr);
-            if (!decl) {
-                scn_expect_release(&e);
-                return st_fail(r, st, "expected a mesh for 'all', found none (write dev N)");
-            }
-            for (int i = 0; i < decl->cfg.num_devices; i++)
-                bits[decl->cfg.device_order[i] / 64] |= 1ull << (decl->cfg.device_order[i] % 64);
-        } else {
-            memcpy(bits, e.devs.bits, sizeof bits);
-        }
-        rc = devices_from_bits(bits, &e);
-    } else if (e.kind == SCN_EXPECT_HAS || e.kind == SCN_EXPECT_LACKS) {
-        const run_proc *owner = &r->procs[e.ref_proc];
-        const run_buf *b = &owner->bufs[e.ref_slot];
-        if (!b->ever) {
-            scn_expect_release(&e);
-            return st_fail(r, st, "expected buffer %s to have been allocated before this expectation, found it never was",
-                           st->expect->buffer_name);
-        }
-        e.buffer_type = dev_region_buffer_type(b->region);
-        e.buffer_id = b->addr;
-        rc = devices_from_bits(b->devs, &e);
-    }
-    if (rc < 0) {
-        scn_expect_release(&e);
-        return st_oom(r, st);
-    }
-    plan_dump *d = &r->p->dumps[pr->last_dump];
-    struct scn_expect *nv = mem_realloc(d->expects, sizeof *nv * (d->nexpects + 1));
-    if (!nv) {
-        scn_expect_release(&e);
-        return st_oom(r, st);
-    }
-    d->expects = nv;
-    nv[d->nexpects++] = e;
-    return 0;
+    return scnr_send_frame(r, pr, st, &m, PLAN_SEND, -1);
 }
 
 /* ---- the process loop ----------------------------------------------------------------- */
@@ -889,50 +433,50 @@ static int exec(run *r, run_proc *pr, const scn_stmt *st, uint64_t *dur) {
     case SCN_OPEN:
         return exec_open(r, pr, st);
     case SCN_CLOSE:
-        return exec_close(r, pr, st);
+        return scnr_exec_close(r, pr, st);
     case SCN_ALLOC:
         return exec_alloc(r, pr, st);
     case SCN_FREE:
         return exec_free(r, pr, st);
     case SCN_PROGRAM:
-        return exec_program(r, pr, st);
+        return scnr_exec_program(r, pr, st);
     case SCN_CACHE_CLEAR:
-        return exec_cache_clear(r, pr, st);
+        return scnr_exec_cache_clear(r, pr, st);
     case SCN_TRACE_BEGIN:
     case SCN_TRACE_END:
     case SCN_TRACE_REPLAY:
     case SCN_TRACE_RELEASE:
-        return exec_trace(r, pr, st, dur);
+        return scnr_exec_trace(r, pr, st, dur);
     case SCN_DECODE:
-        return exec_decode(r, pr, st, dur);
+        return scnr_exec_decode(r, pr, st, dur);
     case SCN_WAIT:
-        *dur = draw(&pr->times, st->time_ns);
+        *dur = scnr_draw(&pr->times, st->time_ns);
         return 0;
     case SCN_QUERY:
         return exec_query(r, pr, st);
     case SCN_DUMP:
-        return exec_dump(r, pr, st);
+        return scnr_exec_dump(r, pr, st);
     case SCN_PHASE:
         *dur = 0;
-        return add_phase(r, pr, st, st->text);
+        return scnr_phase(r, pr, st, st->text);
     case SCN_EXIT:
     case SCN_CRASH: {
         int crash = st->op == SCN_CRASH;
-        int rc = add_phase(r, pr, st, crash ? "crash" : "exit");
+        int rc = scnr_phase(r, pr, st, crash ? "crash" : "exit");
         if (rc == 0)
-            rc = proc_event(r, pr, crash ? PLAN_CRASH : PLAN_EXIT, st->line);
+            rc = scnr_proc_event(r, pr, crash ? PLAN_CRASH : PLAN_EXIT, st->line);
         pr->state = crash ? PROC_CRASHED : PROC_EXITED;
         return rc;
     }
     case SCN_EXPECT:
         *dur = 0;
-        return exec_expect(r, pr, st);
+        return scnr_exec_expect(r, pr, st);
     case SCN_SEND:
         return exec_send(r, pr, st);
     case SCN_REPEAT:
         break;
     }
-    return st_fail(r, st, "expected a statement the interpreter knows, found op %d", (int)st->op);
+    return scnr_fail(r, st, "expected a statement the interpreter knows, found op %d", (int)st->op);
 }
 
 static int record_caught(run *r, const scn_stmt *st) {
@@ -970,7 +514,7 @@ static int proc_run(run *r, run_proc *pr) {
             }
             if (pr->state == PROC_RUNNING) { /* the end of the block: the process exits */
                 pr->state = PROC_EXITED;
-                if (proc_event(r, pr, PLAN_EXIT, 0) < 0)
+                if (scnr_proc_event(r, pr, PLAN_EXIT, 0) < 0)
                     return SCN_RUN_ERROR;
             }
             return SCN_RUN_OK;
@@ -978,7 +522,7 @@ static int proc_run(run *r, run_proc *pr) {
         const scn_stmt *st = &f->v[f->i++];
         /* Repeat lines count too: nested repeats with empty bodies would spin uncounted. */
         if (r->o->max_statements && ++r->statements > r->o->max_statements) {
-            st_fail(r, st, "stopped after %" PRIu64 " statements: the run's statement limit (--max-statements)",
+            scnr_fail(r, st, "stopped after %" PRIu64 " statements: the run's statement limit (--max-statements)",
                     r->o->max_statements);
             return SCN_RUN_ERROR;
         }
@@ -993,19 +537,19 @@ static int proc_run(run *r, run_proc *pr) {
             return SCN_RUN_ERROR;
         if (st->expect_error) {
             if (rc == 0) {
-                st_fail(r, st, "expected an error containing '%s' (expect error, line %d), found success", st->expect_error,
+                scnr_fail(r, st, "expected an error containing '%s' (expect error, line %d), found success", st->expect_error,
                         st->expect_error_line);
                 return SCN_RUN_FAILED;
             }
             if (!strstr(r->msg, st->expect_error)) {
                 char got[sizeof r->msg];
                 memcpy(got, r->msg, sizeof got);
-                st_fail(r, st, "expected an error containing '%s' (expect error, line %d), found: %s", st->expect_error,
+                scnr_fail(r, st, "expected an error containing '%s' (expect error, line %d), found: %s", st->expect_error,
                         st->expect_error_line, got);
                 return SCN_RUN_FAILED;
             }
             if (record_caught(r, st) < 0) {
-                st_oom(r, st);
+                scnr_oom(r, st);
                 return SCN_RUN_ERROR;
             }
             rc = 0;
@@ -1017,11 +561,11 @@ static int proc_run(run *r, run_proc *pr) {
             return SCN_RUN_OK;
         if (dur > 0) {
             if (dur > UINT64_MAX - r->now) {
-                st_fail(r, st, "expected virtual time below 2^64 ns, found it overflowing");
+                scnr_fail(r, st, "expected virtual time below 2^64 ns, found it overflowing");
                 return SCN_RUN_ERROR;
             }
             if (evq_push(&r->q, r->now + dur, pr->index, 0) < 0) {
-                st_oom(r, st);
+                scnr_oom(r, st);
                 return SCN_RUN_ERROR;
             }
             return SCN_RUN_OK;
@@ -1060,7 +604,7 @@ static void procs_release(run *r) {
     if (!r->procs)
         return;
     for (int i = 0; i < r->s->nprocs; i++) {
-        mesh_free(r->procs[i].mesh);
+        scnr_mesh_free(r->procs[i].mesh);
         mem_free(r->procs[i].bufs);
         mem_free(r->procs[i].progs);
         mem_free(r->procs[i].traces);
@@ -1109,7 +653,7 @@ static int setup(run *r, uint64_t seed) {
             !(pr->traces = mem_calloc(nz(d->ntraces), sizeof *pr->traces)))
             return -1;
     }
-    ledger_config cfg = {r->rev, NULL, NULL, is_dead, r, 0};
+    ledger_config cfg = {.rev = r->rev, .is_dead = scnr_is_dead, .dead_ctx = r};
     if (!(r->led = ledger_new(&cfg)))
         return -1;
     return 0;
@@ -1137,20 +681,20 @@ int scn_run(const scn_script *s, const scn_run_opts *o, plan *out, scn_run_info 
     XXH3_64bits_reset(&r.xx);
     int rc = SCN_RUN_OK;
     if (setup(&r, seed) < 0) {
-        st_oom(&r, NULL);
+        scnr_oom(&r, NULL);
         rc = SCN_RUN_ERROR;
     }
     if (o->timeline && rc == SCN_RUN_OK) {
         char title[512];
         snprintf(title, sizeof title, "%s, seed %" PRIu64 ", protocol %s", s->path, seed, r.ri->name);
         if (timeline_set_title(o->timeline, title) < 0) {
-            st_oom(&r, NULL);
+            scnr_oom(&r, NULL);
             rc = SCN_RUN_ERROR;
         }
     }
     for (int i = 0; i < s->nprocs && rc == SCN_RUN_OK; i++) {
-        if (proc_event(&r, &r.procs[i], PLAN_SPAWN, s->procs[i].line) < 0 || evq_push(&r.q, 0, i, 0) < 0) {
-            st_oom(&r, NULL);
+        if (scnr_proc_event(&r, &r.procs[i], PLAN_SPAWN, s->procs[i].line) < 0 || evq_push(&r.q, 0, i, 0) < 0) {
+            scnr_oom(&r, NULL);
             rc = SCN_RUN_ERROR;
         }
     }
