@@ -82,6 +82,7 @@ void srv_config_defaults(srv_config *cfg) {
 const char *srv_usage(void) {
     return "Usage: allocsim-server [--protocol REV] [--socket PATH] [--quiet]\n"
            "                       [--cleanup-interval SECONDS] [--stats-interval SECONDS]\n"
+           "                       [--dialect poc|enhanced] [--devices PRESET]\n"
            "                       [--fault keep-trace|refcount|no-bounds]... [--help]\n"
            "\n"
            "allocsim's reference TT-Metal allocation server: prints what the real\n"
@@ -93,6 +94,10 @@ const char *srv_usage(void) {
            "  --cleanup-interval SECS   dead-process cleanup period (default 5, 3 for v144\n"
            "                            and v144-256; 0 disables; fractions allowed)\n"
            "  --stats-interval SECS     statistics block period (default 10; 0 disables)\n"
+           "  --dialect poc|enhanced    print what allocation_server_poc (default) or\n"
+           "                            allocation_server_enhanced prints (v72 only)\n"
+           "  --devices PRESET          detect the chips of n150, n300, t3k, galaxy, p150 or\n"
+           "                            p300 (banner, DEVICE_INFO); default none\n"
            "  --fault NAME              plant a defect (testing the harness only):\n"
            "                            keep-trace, refcount, no-bounds; repeatable\n"
            "  -h, --help                show this help\n"
@@ -156,7 +161,8 @@ static int srv_match_valued(int argc, char *const argv[], int *i, const char *na
 srv_args_result srv_parse_args(int argc, char *const argv[], srv_config *cfg, char *err,
                                size_t err_len) {
     static const char *const valued[] = {"--protocol", "--socket", "--cleanup-interval",
-                                         "--stats-interval", "--fault"};
+                                         "--stats-interval", "--fault", "--dialect",
+                                         "--devices"};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
@@ -208,6 +214,27 @@ srv_args_result srv_parse_args(int argc, char *const argv[], srv_config *cfg, ch
                 return SRV_ARGS_ERROR;
             }
             break;
+        case 5:
+            if (strcmp(value, "poc") == 0) {
+                cfg->dialect = LEDGER_DIALECT_POC;
+            } else if (strcmp(value, "enhanced") == 0) {
+                cfg->dialect = LEDGER_DIALECT_ENHANCED;
+            } else {
+                snprintf(err, err_len, "--dialect: expected poc or enhanced, found '%s'", value);
+                return SRV_ARGS_ERROR;
+            }
+            break;
+        case 6:
+            if (strcmp(value, "none") == 0) {
+                cfg->have_devices = 0;
+            } else if (dev_preset(value, &cfg->devices) == 0) {
+                cfg->have_devices = 1;
+            } else {
+                snprintf(err, err_len, "--devices: expected one of %s or none, found '%s'",
+                         dev_preset_names(), value);
+                return SRV_ARGS_ERROR;
+            }
+            break;
         default:
             if (srv_parse_fault(value, &cfg->faults) != 0) {
                 snprintf(err, err_len,
@@ -216,6 +243,17 @@ srv_args_result srv_parse_args(int argc, char *const argv[], srv_config *cfg, ch
             }
             break;
         }
+    }
+    if (cfg->dialect == LEDGER_DIALECT_ENHANCED && cfg->rev != PROTO_V72) {
+        snprintf(err, err_len, "--dialect enhanced: the enhanced server speaks only --protocol v72, "
+                 "found --protocol %s", proto_rev_get(cfg->rev)->name);
+        return SRV_ARGS_ERROR;
+    }
+    if (cfg->have_devices && (cfg->rev == PROTO_V72 || cfg->dialect == LEDGER_DIALECT_ENHANCED)) {
+        snprintf(err, err_len, "--devices: expected --protocol v112, v112-hex, v144 or v144-256 "
+                 "(the %s server detects no devices)",
+                 cfg->dialect == LEDGER_DIALECT_ENHANCED ? "enhanced" : "v72");
+        return SRV_ARGS_ERROR;
     }
     return SRV_ARGS_RUN;
 }
@@ -592,6 +630,8 @@ srv *srv_new(const srv_config *cfg, char *err, size_t err_len) {
     lc.is_dead = standin_pid_dead;
     lc.dead_ctx = NULL;
     lc.faults = cfg->faults;
+    lc.dialect = cfg->dialect;
+    lc.devices = s->cfg.have_devices ? &s->cfg.devices : NULL;
     s->ledger = ledger_new(&lc);
     const char *fail = NULL;
     if (!s->ledger)

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device.h"
+#include "ledger.h"
 #include "proto.h"
 
 /* The real server's hard-coded socket path. */
@@ -33,6 +35,9 @@ typedef struct {
     unsigned faults;               /* LEDGER_FAULT_* */
     int out_fd;                    /* where stdout lines go (normally 1) */
     int err_fd;                    /* where stderr lines go (normally 2) */
+    ledger_dialect dialect;        /* --dialect: poc (default) or enhanced (v72 only) */
+    int have_devices;              /* --devices PRESET: detect the preset's chips */
+    dev_config devices;
 } srv_config;
 
 typedef struct srv srv;

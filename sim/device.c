@@ -97,6 +97,45 @@ int dev_preset(const char *name, dev_config *out) {
     return 0;
 }
 
+/* The compute grid whose cores are the L1 banks: 64 = 8x8 (N150), 56 = 8x7 (N300 chip),
+ * 70 = 7x10 (Galaxy, column dispatch), 110 = 11x10 (Blackhole, 2 columns harvested). */
+static void dev_grid(uint32_t banks, uint32_t *x, uint32_t *y) {
+    if (banks >= 70 && banks % 10 == 0) {
+        *x = banks / 10;
+        *y = 10;
+    } else if (banks % 8 == 0) {
+        *x = 8;
+        *y = banks / 8;
+    } else {
+        *x = banks;
+        *y = 1;
+    }
+}
+
+void dev_chip_info_get(const dev_config *cfg, int chip, dev_chip_info *out) {
+    memset(out, 0, sizeof *out);
+    out->arch = cfg->arch;
+    out->num_dram_channels = cfg->dram_banks;
+    out->dram_size_per_channel = cfg->dram_bank_size;
+    out->l1_size_per_core = cfg->l1_size_per_core;
+    dev_grid(cfg->l1_banks, &out->grid_x, &out->grid_y);
+    out->total_dram_size = (uint64_t)cfg->dram_banks * cfg->dram_bank_size;
+    out->total_l1_size = cfg->l1_size_per_core * out->grid_x * out->grid_y;
+    if (strcmp(cfg->preset, "n300") == 0 || strcmp(cfg->preset, "t3k") == 0)
+        out->remote = chip >= cfg->num_devices / 2; /* each N300 card: one PCIe chip, one remote */
+}
+
+const char *dev_arch_name(dev_arch arch) {
+    switch (arch) {
+    case DEV_ARCH_WORMHOLE_B0:
+        return "Wormhole_B0";
+    case DEV_ARCH_BLACKHOLE:
+        return "Blackhole";
+    default:
+        return "Unknown";
+    }
+}
+
 const char *dev_preset_names(void) { return "n150, n300, t3k, galaxy, p150, p300"; }
 
 /* Profiler bytes reserved at the bottom of every DRAM bank (0 unless profiler is on). */

@@ -52,6 +52,28 @@ typedef struct {
     dev_range region[DEV_REGION_COUNT];
 } dev_layout;
 
+/* What a server's device detection learns about one chip of a preset's mesh (protocol.md §4.9):
+ * the DRAM views and their size, L1 per core, the compute grid (the L1 bank count as x × y),
+ * the totals the server derives (DRAM = channels × size per channel, L1 = per core × x × y) and
+ * whether the chip is reached over Ethernet rather than PCIe. */
+typedef struct {
+    dev_arch arch;
+    uint32_t num_dram_channels;
+    uint64_t dram_size_per_channel;
+    uint64_t l1_size_per_core;
+    uint32_t grid_x, grid_y;
+    uint64_t total_dram_size, total_l1_size;
+    int remote;
+} dev_chip_info;
+
+/* Fills *out for chip `chip` (0 <= chip < cfg->num_devices) of the configuration. Remote chips:
+ * the second chip of each N300 card (n300: chip 1; t3k: chips 4..7); every chip of the other
+ * presets is local. */
+void dev_chip_info_get(const dev_config *cfg, int chip, dev_chip_info *out);
+
+/* The architecture as TT-Metal prints it: "Wormhole_B0" or "Blackhole" ("Unknown" else). */
+const char *dev_arch_name(dev_arch arch);
+
 /* Fills *out with a preset. Returns 0, or -1 if the name is unknown. */
 int dev_preset(const char *name, dev_config *out);
 

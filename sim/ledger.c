@@ -17,6 +17,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "lhist.h"
 #include "mem.h"
 #include "sbuf.h"
 
@@ -44,7 +45,10 @@ struct ledger {
     table buffers, cbs, kernels;
     ledger_counters *counters; /* max_devices entries, separately allocated (see NO_BOUNDS) */
     sbuf line;
+    lhist *hist; /* enhanced dialect: every (device, id)'s history, kept forever */
 };
+
+static int enhanced(const ledger *l) { return l->cfg.dialect == LEDGER_DIALECT_ENHANCED; }
 
 /* ---- hash table ----------------------------------------------------------------------- */
 
@@ -198,7 +202,7 @@ static void say(ledger *l, ledger_stream stream, const char *fmt, ...) {
 
 /* The buffer id as the revision prints it in alloc/free/unknown lines. */
 static const char *fmt_id(const ledger *l, uint64_t id, char *buf, size_t n) {
-    if (proto_rev_get(l->cfg.rev)->hex_ids)
+    if (proto_rev_get(l->cfg.rev)->hex_ids || enhanced(l))
         snprintf(buf, n, "0x%" PRIx64, id);
     else
         snprintf(buf, n, "%" PRIu64, id);
@@ -219,7 +223,8 @@ ledger *ledger_new(const ledger_config *cfg) {
     l->cfg = *cfg;
     l->max_devices = proto_rev_get(cfg->rev)->max_devices;
     l->counters = mem_calloc((size_t)l->max_devices, sizeof *l->counters);
-    if (!l->counters) {
+    if (!l->counters || (enhanced(l) && !(l->hist = lhist_new()))) {
+        mem_free(l->counters);
         mem_free(l);
         return NULL;
     }
@@ -234,6 +239,7 @@ void ledger_free(ledger *l) {
     table_release(&l->kernels);
     mem_free(l->counters);
     sbuf_release(&l->line);
+    lhist_free(l->hist);
     mem_free(l);
 }
 
@@ -293,7 +299,9 @@ static int handle_alloc(ledger *l, const proto_msg *m) {
         return LEDGER_HANDLED;
     }
     if (m->buffer_type >= PROTO_BUF_TYPE_COUNT) {
-        if (v144)
+        if (enhanced(l))
+            say(l, LEDGER_STDERR, "⚠ [PID %d] Invalid buffer_type %d", m->process_id, m->buffer_type);
+        else if (v144)
             say(l, LEDGER_STDERR, "⚠️  Invalid buffer_type %d for buffer %" PRIu64 " on device %d",
                 m->buffer_type, m->buffer_id, m->device_id);
         else
@@ -306,8 +314,19 @@ static int handle_alloc(ledger *l, const proto_msg *m) {
     if (!s)
         return -1;
     if (!created) {
+        if (enhanced(l) && s->size != m->size) {
+            /* the enhanced server replaces the size (the counters keep the old one) */
+            say(l, LEDGER_STDOUT,
+                "⚠ [PID %d] Buffer reused with DIFFERENT size: old=%" PRIu64 " new=%" PRIu64
+                " (buffer_id=%" PRIu64 ", device=%d)",
+                m->process_id, s->size, m->size, m->buffer_id, m->device_id);
+            s->size = m->size;
+        }
         if (!(l->cfg.faults & LEDGER_FAULT_REFCOUNT))
             s->ref_count++;
+        if (enhanced(l) && lhist_record(l->hist, m->device_id, m->buffer_id, LHIST_REUSE, m->size,
+                                        m->process_id, s->ref_count) < 0)
+            return -1;
         if (l->cfg.emit)
             say(l, LEDGER_STDOUT,
             "✓ [PID %d] Allocated %" PRIu64 " bytes of %s on device %d (buffer_id=%s, ref_count=%d)",
@@ -320,6 +339,11 @@ static int handle_alloc(ledger *l, const proto_msg *m) {
     s->pid = m->process_id;
     s->ref_count = 1;
     s->time_ns = l->now_ns;
+    if (enhanced(l) && lhist_record(l->hist, m->device_id, m->buffer_id, LHIST_ALLOC, m->size,
+                                    m->process_id, 1) < 0) {
+        table_erase(&l->buffers, s);
+        return -1;
+    }
     /* With LEDGER_FAULT_NO_BOUNDS this index is unchecked on purpose (the planted defect of
      * the real v72/v112 servers). */
     ledger_counters *c = &l->counters[m->device_id];
@@ -340,9 +364,40 @@ static void drop_buffer_counts(ledger *l, const slot *s) {
     *type_counter(c, s->type) -= s->size;
 }
 
+/* Enhanced dialect, FREE of a key that is not live: ALREADY FREED with the last five events
+ * when the key has a history, "never tracked" otherwise; either way a FREE event is kept. */
+static int enhanced_free_unknown(ledger *l, const proto_msg *m) {
+    const lhist_entry *h = lhist_find(l->hist, m->device_id, m->buffer_id);
+    if (h) {
+        say(l, LEDGER_STDOUT,
+            "⚠ [PID %d] Deallocation for ALREADY FREED buffer 0x%" PRIx64
+            " on device %d (allocs=%" PRIu64 " frees=%" PRIu64 ")",
+            m->process_id, m->buffer_id, m->device_id, h->allocs, h->frees + 1);
+        say(l, LEDGER_STDOUT, "   Last 5 events for this buffer:");
+        for (size_t i = 0; i < 5 && l->cfg.emit; i++) {
+            const lhist_event *ev = lhist_newest(h, i);
+            char text[96];
+            if (!ev)
+                break;
+            lhist_format(ev, text, sizeof text);
+            say(l, LEDGER_STDOUT, "     %s", text);
+        }
+    } else {
+        say(l, LEDGER_STDOUT,
+            "⚠ [PID %d] Deallocation for unknown buffer 0x%" PRIx64
+            " on device %d (never tracked or allocated before server started)",
+            m->process_id, m->buffer_id, m->device_id);
+    }
+    return lhist_record(l->hist, m->device_id, m->buffer_id, LHIST_FREE, 0, m->process_id, 0) < 0
+               ? -1
+               : LEDGER_HANDLED;
+}
+
 static int handle_free(ledger *l, const proto_msg *m) {
     char id[32];
     slot *s = table_find(&l->buffers, m->device_id, m->buffer_id);
+    if (!s && enhanced(l))
+        return enhanced_free_unknown(l, m);
     if (!s) {
         if (l->cfg.emit)
             say(l, LEDGER_STDOUT,
@@ -351,6 +406,11 @@ static int handle_free(ledger *l, const proto_msg *m) {
         return LEDGER_HANDLED;
     }
     s->ref_count--;
+    if (enhanced(l) && lhist_record(l->hist, m->device_id, m->buffer_id, LHIST_FREE, s->size,
+                                    m->process_id, s->ref_count) < 0) {
+        s->ref_count++;
+        return -1;
+    }
     if (s->ref_count > 0) {
         if (l->cfg.emit)
             say(l, LEDGER_STDOUT,
@@ -387,11 +447,33 @@ static void fill_query_reply(const ledger *l, const proto_msg *m, proto_msg *r) 
     }
 }
 
-static void fill_device_info_reply(const proto_msg *m, proto_msg *r) {
-    /* The reference server detects no devices: num_devices = 0, is_available = 0. */
+/* Chips the server detected: the configured mesh, capped at MAX_DEVICES. */
+static int detected_chips(const ledger *l) {
+    if (!l->cfg.devices)
+        return 0;
+    int n = l->cfg.devices->num_devices;
+    return n < l->max_devices ? n : l->max_devices;
+}
+
+static void fill_device_info_reply(const ledger *l, const proto_msg *m, proto_msg *r) {
     memset(r, 0, sizeof *r);
     r->type = PROTO_DEVICE_INFO_RESPONSE;
     r->device_id = m->device_id;
+    int n = detected_chips(l);
+    if (m->device_id == -1) {
+        r->num_devices = (uint32_t)n;
+        r->is_available = n > 0;
+    } else if (m->device_id >= 0 && m->device_id < n) {
+        dev_chip_info ci;
+        dev_chip_info_get(l->cfg.devices, m->device_id, &ci);
+        r->is_available = 1;
+        r->arch_type = (uint32_t)ci.arch;
+        r->num_dram_channels = ci.num_dram_channels;
+        r->dram_size_per_channel = (uint32_t)ci.dram_size_per_channel;
+        r->l1_size_per_core = (uint32_t)ci.l1_size_per_core;
+        r->total_dram_size = ci.total_dram_size;
+        r->total_l1_size = ci.total_l1_size;
+    }
 }
 
 static void handle_cb_alloc(ledger *l, const proto_msg *m) {
@@ -586,8 +668,52 @@ int ledger_cleanup(ledger *l) {
 
 /* ---- reports -------------------------------------------------------------------------- */
 
+/* The enhanced server's DOUBLE-FREED report: a header, then each history with frees > allocs
+ * and all its kept events, oldest first. */
+static int print_double_freed(ledger *l) {
+    if (!l->cfg.emit)
+        return 0;
+    const lhist_entry **df;
+    size_t n = lhist_double_freed(l->hist, &df);
+    if (n == (size_t)-1)
+        return -1;
+    say(l, LEDGER_STDOUT, "%s", "");
+    say(l, LEDGER_STDOUT, "%s", frame_top);
+    say(l, LEDGER_STDOUT, "║           DOUBLE-FREED BUFFERS                              ║");
+    say(l, LEDGER_STDOUT, "%s", frame_bottom);
+    say(l, LEDGER_STDOUT, "%s", "");
+    for (size_t i = 0; i < n; i++) {
+        say(l, LEDGER_STDOUT, "Buffer 0x%" PRIx64 " on device %d:", df[i]->buffer_id, df[i]->device_id);
+        say(l, LEDGER_STDOUT, "  Total allocs: %" PRIu64 ", Total frees: %" PRIu64, df[i]->allocs,
+            df[i]->frees);
+        say(l, LEDGER_STDOUT, "  History:");
+        for (size_t k = 0; k < df[i]->nev; k++) {
+            char text[96];
+            lhist_format(lhist_oldest(df[i], k), text, sizeof text);
+            say(l, LEDGER_STDOUT, "    %s", text);
+        }
+        say(l, LEDGER_STDOUT, "%s", "");
+    }
+    mem_free(df);
+    return 0;
+}
+
+/* The enhanced server's history lines under one dump buffer line. */
+static void print_buffer_history(ledger *l, int32_t dev, uint64_t id) {
+    const lhist_entry *h = lhist_find(l->hist, dev, id);
+    if (!h)
+        return;
+    say(l, LEDGER_STDOUT, "      History (allocs=%" PRIu64 " frees=%" PRIu64 "):", h->allocs, h->frees);
+    for (size_t i = 0; i < 5 && i < h->nev; i++) {
+        char text[96];
+        lhist_format(lhist_newest(h, i), text, sizeof text);
+        say(l, LEDGER_STDOUT, "        %s", text);
+    }
+}
+
 static int print_dump(ledger *l) {
-    say(l, LEDGER_STDOUT, "📋 Received DUMP_REMAINING request...");
+    if (!enhanced(l))
+        say(l, LEDGER_STDOUT, "📋 Received DUMP_REMAINING request...");
     ledger_cleanup(l);
     if (!l->cfg.emit) {
         return LEDGER_HANDLED;
@@ -605,7 +731,15 @@ static int print_dump(ledger *l) {
     say(l, LEDGER_STDOUT, "%s", "");
     if (n == 0) {
         say(l, LEDGER_STDOUT, "✓ No buffers remaining - perfect cleanup!");
-        say(l, LEDGER_STDOUT, "📋 DUMP_REMAINING complete.");
+        if (!enhanced(l)) {
+            say(l, LEDGER_STDOUT, "📋 DUMP_REMAINING complete.");
+        } else if (lhist_double_freed_count(l->hist)) {
+            say(l, LEDGER_STDOUT, "%s", "");
+            say(l, LEDGER_STDOUT, "⚠️  However, found %zu buffers that were DOUBLE-FREED during execution!",
+                lhist_double_freed_count(l->hist));
+            if (print_double_freed(l) < 0)
+                return -1;
+        }
         return LEDGER_HANDLED;
     }
     for (size_t i = 0; i < n;) {
@@ -626,6 +760,8 @@ static int print_dump(ledger *l) {
                     ledger_format_kb(kb, sizeof kb, all[k].size);
                     say(l, LEDGER_STDOUT, "    - Buffer 0x%" PRIx64 ": %s KB (PID %d, ref_count=%d)",
                         all[k].buffer_id, kb, all[k].pid, all[k].ref_count);
+                    if (enhanced(l))
+                        print_buffer_history(l, all[k].device_id, all[k].buffer_id);
                 }
             }
             i = j;
@@ -634,7 +770,8 @@ static int print_dump(ledger *l) {
     }
     say(l, LEDGER_STDOUT, "Total remaining buffers: %zu", n);
     say(l, LEDGER_STDOUT, "%s", "");
-    say(l, LEDGER_STDOUT, "📋 DUMP_REMAINING complete.");
+    if (!enhanced(l))
+        say(l, LEDGER_STDOUT, "📋 DUMP_REMAINING complete.");
     mem_free(all);
     return LEDGER_HANDLED;
 }
@@ -702,6 +839,15 @@ void ledger_print_stats(ledger *l) {
         char kb[32];
         say(l, LEDGER_STDOUT, "  Device %d:", i);
         say(l, LEDGER_STDOUT, "    Buffers: %" PRIu64, c->num_buffers);
+        if (enhanced(l)) { /* the enhanced server prints KB only */
+            ledger_format_kb(kb, sizeof kb, c->dram);
+            say(l, LEDGER_STDOUT, "    DRAM: %s KB", kb);
+            ledger_format_kb(kb, sizeof kb, c->l1);
+            say(l, LEDGER_STDOUT, "    L1: %s KB", kb);
+            ledger_format_kb(kb, sizeof kb, total);
+            say(l, LEDGER_STDOUT, "    Total: %s KB", kb);
+            continue;
+        }
         ledger_format_kb(kb, sizeof kb, c->dram);
         say(l, LEDGER_STDOUT, "    DRAM: %" PRIu64 " bytes (%s KB)", c->dram, kb);
         ledger_format_kb(kb, sizeof kb, c->l1);
@@ -711,26 +857,76 @@ void ledger_print_stats(ledger *l) {
     say(l, LEDGER_STDOUT, "  Active allocations: %zu", l->buffers.count);
 }
 
-void ledger_print_startup(ledger *l, const char *socket_path) {
+/* One chip's detection line: "   Device «i»: «Arch» («GB»GB DRAM, «MB»MB L1)«suffix»" (integer
+ * GB and MB, protocol.md §5.4). */
+static void say_chip(ledger *l, int chip, const dev_chip_info *ci, const char *suffix) {
+    say(l, LEDGER_STDOUT, "   Device %d: %s (%" PRIu64 "GB DRAM, %" PRIu64 "MB L1)%s", chip,
+        dev_arch_name(ci->arch), ci->total_dram_size / (uint64_t)(1024 * 1024 * 1024),
+        ci->total_l1_size / (uint64_t)(1024 * 1024), suffix);
+}
+
+static void print_detection(ledger *l) {
+    const dev_config *dc = l->cfg.devices;
+    int n = detected_chips(l), local = 0;
+    dev_chip_info ci;
+    for (int i = 0; i < n; i++) {
+        dev_chip_info_get(dc, i, &ci);
+        local += !ci.remote;
+    }
     switch (l->cfg.rev) {
     case PROTO_V72:
         break;
     case PROTO_V112:
     case PROTO_V112_HEX:
         say(l, LEDGER_STDOUT, "🔍 Device detection (using TT-Metal APIs):");
-        say(l, LEDGER_STDOUT, "   No devices detected");
-        say(l, LEDGER_STDOUT, "   Server will track allocations anyway");
+        if (n == 0) {
+            say(l, LEDGER_STDOUT, "   No devices detected");
+            say(l, LEDGER_STDOUT, "   Server will track allocations anyway");
+            break;
+        }
+        if (dc->num_devices > n)
+            say(l, LEDGER_STDOUT, "   Warning: Found %d devices, limiting to %d", dc->num_devices, n);
+        for (int i = 0; i < n; i++) {
+            dev_chip_info_get(dc, i, &ci);
+            say_chip(l, i, &ci, "");
+        }
+        say(l, LEDGER_STDOUT, "   Total: %d device(s) detected", n);
         break;
     case PROTO_V144:
         say(l, LEDGER_STDOUT, "🔍 Device detection (using UMD Cluster for accurate specs):");
-        say(l, LEDGER_STDOUT, "   Total: 0 device(s) detected");
+        for (int i = 0; i < n; i++) {
+            dev_chip_info_get(dc, i, &ci);
+            say(l, LEDGER_STDOUT, "DRAM size per channel: %" PRIu64, ci.dram_size_per_channel);
+            say(l, LEDGER_STDOUT, "Number of DRAM channels: %u", ci.num_dram_channels);
+            say(l, LEDGER_STDOUT, "L1 size per core: %" PRIu64, ci.l1_size_per_core);
+            say(l, LEDGER_STDOUT, "Grid size: %ux%u", ci.grid_x, ci.grid_y);
+            say(l, LEDGER_STDOUT, "Arch: %s", dev_arch_name(ci.arch));
+            say(l, LEDGER_STDOUT, "Is remote: %d", ci.remote);
+            say_chip(l, i, &ci, ci.remote ? " [Remote]" : " [Local]");
+        }
+        say(l, LEDGER_STDOUT, "   Total: %d device(s) detected", n);
         break;
     default:
         say(l, LEDGER_STDOUT, "🔍 Device detection (all chips via ClusterDescriptor, no hugepages):");
-        say(l, LEDGER_STDOUT, "   Topology: 0 local chip(s), 0 remote chip(s)");
-        say(l, LEDGER_STDOUT, "   Total: 0 device(s) detected (0 local, 0 remote)");
+        say(l, LEDGER_STDOUT, "   Topology: %d local chip(s), %d remote chip(s)", local, n - local);
+        for (int i = 0; i < n; i++) {
+            dev_chip_info_get(dc, i, &ci);
+            say_chip(l, i, &ci, ci.remote ? " [Remote Ethernet]" : " [Local PCIe]");
+        }
+        say(l, LEDGER_STDOUT, "   Total: %d device(s) detected (%d local, %d remote)", n, local, n - local);
+        if (n > local)
+            say(l, LEDGER_STDOUT, "   Note: Remote chip specs from topology (hugepages needed for telemetry)");
         break;
     }
+}
+
+void ledger_print_startup(ledger *l, const char *socket_path) {
+    if (enhanced(l)) {
+        say(l, LEDGER_STDOUT, "🚀 Enhanced Allocation Server started (with history tracking)");
+        say(l, LEDGER_STDOUT, "   Listening on: %s", socket_path);
+        return;
+    }
+    print_detection(l);
     say(l, LEDGER_STDOUT, "🚀 Allocation Server started");
     say(l, LEDGER_STDOUT, "   Listening on: %s", socket_path);
     say(l, LEDGER_STDOUT, "   Press Ctrl+C to stop");
@@ -738,9 +934,12 @@ void ledger_print_startup(ledger *l, const char *socket_path) {
 }
 
 void ledger_print_shutdown(ledger *l) {
-    say(l, LEDGER_STDOUT, "🔄 Background cleanup thread stopped");
+    if (!enhanced(l))
+        say(l, LEDGER_STDOUT, "🔄 Background cleanup thread stopped");
     say(l, LEDGER_STDOUT, "%s", "");
     say(l, LEDGER_STDOUT, "🛑 Allocation Server stopped");
+    if (enhanced(l))
+        print_double_freed(l);
 }
 
 int ledger_apply(ledger *l, const proto_msg *m, proto_msg *reply) {
@@ -765,7 +964,7 @@ int ledger_apply(ledger *l, const proto_msg *m, proto_msg *reply) {
     case PROTO_DUMP_REMAINING:
         return print_dump(l);
     case PROTO_DEVICE_INFO_QUERY:
-        fill_device_info_reply(m, r);
+        fill_device_info_reply(l, m, r);
         return LEDGER_REPLY;
     case PROTO_CB_ALLOC:
         handle_cb_alloc(l, m);

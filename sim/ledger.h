@@ -22,9 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device.h"
 #include "proto.h"
 
 typedef struct ledger ledger;
+
+/* Which server prints the lines: TT-Metal's allocation_server_poc (every revision) or
+ * allocation_server_enhanced (tracking-stories.md §3: v72 frames, per-buffer histories, hex
+ * ids, ALREADY FREED / never-tracked warnings, size replaced on reuse, dumps without
+ * request/completion lines, the DOUBLE-FREED report, statistics in KB). */
+typedef enum { LEDGER_DIALECT_POC = 0, LEDGER_DIALECT_ENHANCED = 1 } ledger_dialect;
 
 typedef enum { LEDGER_STDOUT = 1, LEDGER_STDERR = 2 } ledger_stream;
 
@@ -49,6 +56,11 @@ typedef struct {
     ledger_dead_fn is_dead; /* NULL: every PID is alive */
     void *dead_ctx;
     unsigned faults; /* LEDGER_FAULT_* */
+    ledger_dialect dialect;
+    /* The chips the server "detected" at startup: their banner lines and DEVICE_INFO replies
+     * (protocol.md §3.4, §5.4). NULL: none, as on a machine without devices. Must outlive the
+     * ledger. */
+    const dev_config *devices;
 } ledger_config;
 
 /* What ledger_apply did with a message. */
@@ -102,13 +114,15 @@ int ledger_cleanup(ledger *l);
 /* Prints the periodic statistics block (§5.10). */
 void ledger_print_stats(ledger *l);
 
-/* Prints the startup lines of the revision's server on a machine with no devices:
- * the detection block (v112, v144) and the banner naming socket_path. The line
- * "🔄 Background cleanup thread started (checking every 10s)" is included last. */
+/* Prints the startup lines of the revision's server: the detection block (v112, v144) for
+ * cfg.devices (none when NULL) and the banner naming socket_path. The line
+ * "🔄 Background cleanup thread started (checking every 10s)" is included last. The enhanced
+ * dialect prints its own two banner lines only. */
 void ledger_print_startup(ledger *l, const char *socket_path);
 
 /* Prints the shutdown lines after the statistics block: the cleanup-thread stop line, an
- * empty line and "🛑 Allocation Server stopped". */
+ * empty line and "🛑 Allocation Server stopped" (enhanced: no cleanup-thread line, and the
+ * DOUBLE-FREED report last). */
 void ledger_print_shutdown(ledger *l);
 
 /* Number of registry entries (allocations_.size()). */

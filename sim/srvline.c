@@ -702,6 +702,8 @@ void srvline_classify(const char *line, size_t len, srvline *o) {
         o->kind = SRVLINE_EMPTY;
         return;
     }
+    if (srvline_classify_enhanced(line, len, o))
+        return;
     cursor save = c;
     switch ((unsigned char)line[0]) {
     case ' ':
@@ -871,6 +873,19 @@ void srvline_classify(const char *line, size_t len, srvline *o) {
 const char *srvline_kind_name(srvline_kind kind) {
     static const char *const names[SRVLINE_KIND_COUNT] = {
         [SRVLINE_OTHER] = "other",
+        [SRVLINE_ENH_BANNER] = "enh-banner",
+        [SRVLINE_ENH_REUSE_SIZE] = "enh-reuse-size",
+        [SRVLINE_ENH_ALREADY_FREED] = "enh-already-freed",
+        [SRVLINE_ENH_FREE_UNTRACKED] = "enh-free-untracked",
+        [SRVLINE_ENH_LAST_EVENTS] = "enh-last-events",
+        [SRVLINE_ENH_EVENT] = "enh-event",
+        [SRVLINE_ENH_HISTORY] = "enh-history",
+        [SRVLINE_ENH_DF_FOUND] = "enh-df-found",
+        [SRVLINE_ENH_DF_TITLE] = "enh-df-title",
+        [SRVLINE_ENH_DF_BUFFER] = "enh-df-buffer",
+        [SRVLINE_ENH_DF_TOTALS] = "enh-df-totals",
+        [SRVLINE_ENH_DF_HISTORY] = "enh-df-history",
+        [SRVLINE_ENH_STATS_KB] = "enh-stats-kb",
         [SRVLINE_MALFORMED] = "malformed",
         [SRVLINE_EMPTY] = "empty",
         [SRVLINE_ALLOC] = "alloc",

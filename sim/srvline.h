@@ -108,6 +108,24 @@ typedef enum {
     SRVLINE_CLEANUP_STARTED,
     SRVLINE_USAGE,
 
+    /* allocation_server_enhanced only (tracking-stories.md §3; revs = v72, its frame size) */
+    SRVLINE_ENH_BANNER,        /* 🚀 Enhanced Allocation Server started (with history tracking) */
+    SRVLINE_ENH_REUSE_SIZE,    /* Buffer reused with DIFFERENT size: count = old, size = new,
+                                  buffer_id (decimal), device_id, pid */
+    SRVLINE_ENH_ALREADY_FREED, /* Deallocation for ALREADY FREED buffer: size = allocs,
+                                  count = frees (this one included), buffer_id, device_id, pid */
+    SRVLINE_ENH_FREE_UNTRACKED,/* Deallocation for unknown buffer ... (never tracked ...) */
+    SRVLINE_ENH_LAST_EVENTS,   /*    Last 5 events for this buffer: */
+    SRVLINE_ENH_EVENT,         /* an indented "«ALLOC|FREE|REUSE» size=n pid=p ref=r":
+                                  count = 0 ALLOC / 1 FREE / 2 REUSE, size, pid, ref_count */
+    SRVLINE_ENH_HISTORY,       /*       History (allocs=A frees=F): size = A, count = F */
+    SRVLINE_ENH_DF_FOUND,      /* ⚠️  However, found N buffers that were DOUBLE-FREED ... */
+    SRVLINE_ENH_DF_TITLE,      /* ║ DOUBLE-FREED BUFFERS ║ */
+    SRVLINE_ENH_DF_BUFFER,     /* Buffer 0x«hex» on device «dev»: */
+    SRVLINE_ENH_DF_TOTALS,     /*   Total allocs: A, Total frees: F (size = A, count = F) */
+    SRVLINE_ENH_DF_HISTORY,    /*   History: */
+    SRVLINE_ENH_STATS_KB,      /*     DRAM|L1|Total: «KB» KB (num = KB, text = the word) */
+
     SRVLINE_KIND_COUNT
 } srvline_kind;
 
@@ -150,6 +168,11 @@ typedef struct {
  * bytes give some kind, SRVLINE_OTHER at worst. Fields not used by the kind are 0 (-1 for
  * buffer_type). Slices in *out point into line. */
 void srvline_classify(const char *line, size_t len, srvline *out);
+
+/* Classifies the lines only allocation_server_enhanced prints (the SRVLINE_ENH_* kinds).
+ * Returns 1 and fills *out when line[0..len) (no trailing newline) is one, else 0 and leaves
+ * *out alone. Called by srvline_classify first. */
+int srvline_classify_enhanced(const char *line, size_t len, srvline *out);
 
 /* A short stable name of a kind ("alloc", "dump-group", ...), for reports and JSON. */
 const char *srvline_kind_name(srvline_kind kind);

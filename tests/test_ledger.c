@@ -25,7 +25,7 @@ static int is_dead(void *ctx, int32_t pid) { return ((capture *)ctx)->dead_pid =
 
 static ledger *make(proto_rev rev, capture *c, unsigned faults) {
     memset(c, 0, sizeof *c);
-    ledger_config cfg = {rev, emit, c, is_dead, c, faults};
+    ledger_config cfg = {.rev = rev, .emit = emit, .emit_ctx = c, .is_dead = is_dead, .dead_ctx = c, .faults = faults};
     ledger *l = ledger_new(&cfg);
     ck_assert_ptr_nonnull(l);
     return l;
@@ -366,7 +366,7 @@ END_TEST
 /* Backward-shift deletion and cleanup under load, against a plain array model. */
 START_TEST(registry_matches_reference_model_under_random_ops) {
     capture c;
-    ledger_config cfg = {PROTO_V144_256, NULL, NULL, is_dead, &c, 0};
+    ledger_config cfg = {.rev = PROTO_V144_256, .is_dead = is_dead, .dead_ctx = &c};
     memset(&c, 0, sizeof c);
     ledger *l = ledger_new(&cfg);
     enum { N = 4000 };
