@@ -26,6 +26,7 @@
 #include "runner.h"
 #include "sbuf.h"
 #include "scn.h"
+#include "srvline.h"
 #include "scn_run.h"
 #include "srvproc.h"
 #include "timeline.h"
@@ -53,6 +54,8 @@ typedef struct {
     int jobs;
     int skip_incompatible; /* check: a scenario needing more devices than --protocol allows is skipped */
     budget lim;            /* --max-frames, --max-buffers, --max-statements, --max-memory */
+    int has_dialect;       /* --dialect given; else detected from the server's start-up line */
+    ledger_dialect dialect;
 } run_opts;
 
 static void run_usage(FILE *f) {
@@ -67,6 +70,7 @@ static void run_usage(FILE *f) {
             "  --isolation auto|shim|lock  how an owned server's hard-coded socket is kept private\n"
             "  -j, --jobs N              check: run N scenarios at once (each has its own server)\n"
             "  --timeout DURATION        fence, reply and dump timeout (default 10s)\n"
+            "  --dialect poc|enhanced    the server's output (default: from its start-up line)\n"
             "simulation:\n"
             "  --protocol REV            %s (default: the scenario's, else v72)\n"
             "  --seed N                  override the scenario's seed\n"
@@ -115,6 +119,16 @@ static int parse_opts(int argc, char **argv, run_opts *o, const char ***paths, i
             NEED_VALUE o->socket = v;
         } else if (strcmp(a, "--server-log") == 0) {
             NEED_VALUE o->server_log = v;
+        } else if (strcmp(a, "--dialect") == 0) {
+            NEED_VALUE if (strcmp(v, "poc") == 0) {
+                o->dialect = LEDGER_DIALECT_POC;
+            } else if (strcmp(v, "enhanced") == 0) {
+                o->dialect = LEDGER_DIALECT_ENHANCED;
+            } else {
+                fprintf(stderr, "allocsim: --dialect: expected poc or enhanced, found '%s'\n", v);
+                return 2;
+            }
+            o->has_dialect = 1;
         } else if (strcmp(a, "--protocol") == 0) {
             NEED_VALUE if (proto_rev_parse(v, &o->rev) != 0) {
                 fprintf(stderr, "allocsim: --protocol: expected one of %s, found '%s'\n", proto_rev_names(), v);
@@ -399,6 +413,9 @@ static int live_start_server(live_run *c) {
         cfg.command = o->server;
         cfg.rev = c->p.rev;
         cfg.isolation = o->isolation;
+        static const char *const enhanced_args[] = {"--dialect", "enhanced", NULL};
+        if (!o->server && o->has_dialect && o->dialect == LEDGER_DIALECT_ENHANCED)
+            cfg.extra_args = enhanced_args;
         if (srvproc_start(&cfg, &c->srv, err, sizeof err) != 0) {
             verdict_report_set_error(c->rep, 3, err);
             return -1;
@@ -570,6 +587,33 @@ static void live_write_outputs(live_run *c) {
 /* Runs one scenario live and fills rep: simulate, start the server, send the plan, check
  * every dump and reply, stop the server, write the timeline and plot. Prints progress
  * (unless quiet) to out. */
+static int is_banner_line(const srvproc_line *l, void *ctx) {
+    (void)ctx;
+    srvline s;
+    srvline_classify(l->text, l->len, &s);
+    return l->stream == SRVPROC_OUT &&
+           (s.kind == SRVLINE_BANNER_STARTED || s.kind == SRVLINE_ENH_BANNER);
+}
+
+/* The dialect named by the server's start-up line ("🚀 Enhanced Allocation Server started
+ * ..." or "🚀 Allocation Server started"); the poc's when none arrives within 2 s (an
+ * attached server without a log). */
+static ledger_dialect detect_dialect(srvproc *srv) {
+    size_t idx;
+    sbuf line = SBUF_INIT;
+    srvproc_stream st;
+    ledger_dialect d = LEDGER_DIALECT_POC;
+    if (srvproc_wait_line(srv, 0, is_banner_line, NULL, 2000, &idx) == SRVPROC_FOUND &&
+        srvproc_log_get(srv, idx, &line, &st) == 0) {
+        srvline s;
+        srvline_classify(sbuf_str(&line), line.len, &s);
+        if (s.kind == SRVLINE_ENH_BANNER)
+            d = LEDGER_DIALECT_ENHANCED;
+    }
+    sbuf_release(&line);
+    return d;
+}
+
 static void run_scenario(const char *path, const run_opts *o, verdict_report *rep, FILE *out) {
     live_run c;
     memset(&c, 0, sizeof c);
@@ -580,6 +624,7 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
     if (live_simulate(&c) == 0 && live_start_server(&c) == 0) {
         runner_opts rop;
         runner_opts_default(&rop);
+        rop.dialect = o->has_dialect ? o->dialect : detect_dialect(c.srv);
         rop.timeout_ms = o->timeout_ms;
         rop.dump_timeout_ms = o->timeout_ms;
         runner_status st = runner_run_plan(c.srv, &c.p, &rop, o->record, &c.res);

@@ -17,16 +17,90 @@
 
 #include "conn.h"
 #include "mem.h"
+#include "srvline.h"
 #include "standin.h"
 
 #define DUMP_DONE_LINE "📋 DUMP_REMAINING complete."
 #define DUMP_START_LINE "📋 Received DUMP_REMAINING request..."
+/* Enhanced dialect: how long the output must stay quiet after a perfect-cleanup line before
+ * the report counts as ended without a DOUBLE-FREED report. */
+#define RUNNER_ENHANCED_QUIET_MS 300
 
 void runner_opts_default(runner_opts *o) {
     o->timeout_ms = CONN_DEFAULT_TIMEOUT_MS;
     o->dump_timeout_ms = 0;
     o->log_tail_lines = 30;
     o->max_batch_bytes = 65536;
+    o->dialect = LEDGER_DIALECT_POC;
+}
+
+/* A stdout line of the given srvline kind (ctx points to it). */
+static int is_kind_line(const srvproc_line *l, void *ctx) {
+    if (l->stream != SRVPROC_OUT)
+        return 0;
+    srvline s;
+    srvline_classify(l->text, l->len, &s);
+    return s.kind == *(const srvline_kind *)ctx;
+}
+
+static int is_body_end_line(const srvproc_line *l, void *ctx) {
+    (void)ctx;
+    if (l->stream != SRVPROC_OUT)
+        return 0;
+    srvline s;
+    srvline_classify(l->text, l->len, &s);
+    return s.kind == SRVLINE_DUMP_TOTAL || s.kind == SRVLINE_DUMP_PERFECT;
+}
+
+static int is_nonempty_out(const srvproc_line *l, void *ctx) {
+    (void)ctx;
+    return l->stream == SRVPROC_OUT && l->len > 0;
+}
+
+/* The enhanced server prints no completion line: its report ends at "Total remaining
+ * buffers" or at the perfect line, and after the perfect line comes the DOUBLE-FREED report
+ * when some buffer was freed more often than allocated. That report is announced by the
+ * first non-empty line after the perfect one; everything is printed in one burst under the
+ * server's lock, so a short quiet period after the perfect line means no report follows.
+ * Returns the wait result with *done at the report's last line. */
+static srvproc_wait_result wait_enhanced_dump(srvproc *srv, size_t from, int timeout_ms,
+                                              size_t *done) {
+    srvproc_wait_result wr = srvproc_wait_line(srv, from, is_body_end_line, NULL, timeout_ms, done);
+    if (wr != SRVPROC_FOUND)
+        return wr;
+    sbuf line = SBUF_INIT;
+    srvproc_stream st;
+    srvline s;
+    if (srvproc_log_get(srv, *done, &line, &st) != 0) {
+        sbuf_release(&line);
+        return SRVPROC_FOUND;
+    }
+    srvline_classify(sbuf_str(&line), line.len, &s);
+    if (s.kind != SRVLINE_DUMP_PERFECT) {
+        sbuf_release(&line);
+        return SRVPROC_FOUND;
+    }
+    size_t next;
+    if (srvproc_wait_line(srv, *done + 1, is_nonempty_out, NULL, RUNNER_ENHANCED_QUIET_MS, &next) !=
+            SRVPROC_FOUND ||
+        srvproc_log_get(srv, next, &line, &st) != 0) {
+        sbuf_release(&line);
+        return SRVPROC_FOUND;
+    }
+    srvline_classify(sbuf_str(&line), line.len, &s);
+    sbuf_release(&line);
+    if (s.kind != SRVLINE_ENH_DF_FOUND)
+        return SRVPROC_FOUND;
+    size_t pos = next;
+    for (uint64_t k = 0; k < s.count; k++) {
+        srvline_kind want = SRVLINE_ENH_DF_BUFFER;
+        if (srvproc_wait_line(srv, pos + 1, is_kind_line, &want, timeout_ms, &pos) != SRVPROC_FOUND)
+            return SRVPROC_FOUND;
+    }
+    srvline_kind blank = SRVLINE_EMPTY;
+    if (srvproc_wait_line(srv, pos + 1, is_kind_line, &blank, timeout_ms, &pos) == SRVPROC_FOUND)
+        *done = pos;
+    return SRVPROC_FOUND;
 }
 
 /* ---- pid rewriting ------------------------------------------------------------------------ */
@@ -316,7 +390,9 @@ static runner_status do_dump(run_ctx *x, rconn *rc, const stream_record *r) {
         return fail_conn(x, cs, err);
     int timeout = x->o.dump_timeout_ms > 0 ? x->o.dump_timeout_ms : x->o.timeout_ms;
     size_t done;
-    srvproc_wait_result wr = srvproc_wait_line(x->srv, from, is_done_line, NULL, timeout, &done);
+    int enh = x->o.dialect == LEDGER_DIALECT_ENHANCED;
+    srvproc_wait_result wr = enh ? wait_enhanced_dump(x->srv, from, timeout, &done)
+                                 : srvproc_wait_line(x->srv, from, is_done_line, NULL, timeout, &done);
     if (wr == SRVPROC_DIED)
         return fail(x, RUNNER_SERVER_FAILED, "the server died before finishing the dump");
     if (wr == SRVPROC_TIMEOUT) {
@@ -358,6 +434,8 @@ static runner_status do_dump(run_ctx *x, rconn *rc, const stream_record *r) {
     }
     const char *t = sbuf_str(&d->text);
     int prc = 0;
+    if (enh) /* no request line: the dead-process block before the title belongs to the dump */
+        prc = dumpview_parser_line(ps, DUMP_START_LINE, strlen(DUMP_START_LINE), err, sizeof err);
     while (*t && prc >= 0) {
         const char *nl = strchr(t, '\n');
         size_t len = nl ? (size_t)(nl - t) : strlen(t);
@@ -365,7 +443,10 @@ static runner_status do_dump(run_ctx *x, rconn *rc, const stream_record *r) {
         t += len + (nl ? 1 : 0);
     }
     if (prc >= 0) {
+        int body_done = enh && dumpview_parser_state(ps) == DUMPVIEW_BODY_DONE;
         dumpview_parser_take(ps, &d->view);
+        if (body_done)
+            d->view.complete = 1; /* the body's end is the enhanced report's end */
         d->parsed = d->view.complete;
         if (!d->parsed)
             d->parse_error = mem_strdup("the report has no completion line");

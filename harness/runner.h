@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "dumpview.h"
+#include "ledger.h"
 #include "plan.h"
 #include "proto.h"
 #include "sbuf.h"
@@ -38,6 +39,9 @@ typedef struct {
     int log_tail_lines;  /* server log lines quoted in failure messages (default 30) */
     size_t max_batch_bytes; /* consecutive whole frames on one connection sent in one write
                                (default 64 KiB; 0 or 1 = one write per record) */
+    ledger_dialect dialect; /* how the server's dumps end: the poc's completion line, or the
+                               enhanced server's "Total remaining buffers" / perfect line
+                               (plus its DOUBLE-FREED report when one follows) */
 } runner_opts;
 
 typedef struct {
