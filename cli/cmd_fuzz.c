@@ -2,11 +2,16 @@
  *
  * Stream number n of a campaign is fuzz_generate(seed, n); a shard I/N runs the numbers
  * congruent to I modulo N, so shards split one campaign without overlap. Each stream runs on
- * a long-lived server (fuzz_exec); a failure is named by its signature, and the first stream
- * with a new signature is minimised (keeping the signature), confirmed against fresh
- * servers, and written to OUT/<signature>.allocstream with a readable .txt next to it. Later
- * hits of a known signature are only counted. The final summary lists every unique failure
- * with the command that reproduces it, and the speed as `bench fuzz_streams_per_s`.
+ * a long-lived server (fuzz_exec); a failure is named by its signature. The first stream with
+ * a new signature is triaged: minimised per failure class (any crash is one class) with a
+ * predicate that accepts the class within a few tries, so a racy stream still shrinks; what
+ * is left once that cause is taken out is tried again, so a stream holding two defects gives
+ * two reproducers. Each reproducer is confirmed on fresh servers, keyed by its root cause
+ * (fuzz_triage.h) and written to OUT/<signature>.allocstream with a readable .txt next to it;
+ * reproducers with the same key are one finding. Later hits of a signature, and failures of a
+ * --known root cause, are only counted. The summary lists every finding with the command that
+ * reproduces it, and the speed as `bench fuzz_streams_per_s`. `allocsim fuzz merge` is in
+ * cmd_fuzz_merge.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +26,7 @@
 #include "cmds.h"
 #include "fuzz.h"
 #include "fuzz_exec.h"
+#include "fuzz_triage.h"
 #include "mem.h"
 #include "sbuf.h"
 #include "stream.h"
@@ -30,8 +36,12 @@
 #define FUZZ_STATUS_TTY_MS 200
 #define FUZZ_STATUS_LOG_MS 5000
 
+/* One root cause: a reproducer and every signature it was seen under. */
 typedef struct {
-    char sig[128];
+    char sig[128];      /* the reproducer's own signature (the commonest on confirmation) */
+    char key[17];       /* fuzz_root_key of the reproducer */
+    char *sigs;         /* every signature mapped here, space-separated */
+    int known;          /* from --known: counted, never written */
     uint64_t hits;
     uint64_t first_stream;
     size_t frames_before, frames_after;
@@ -41,6 +51,13 @@ typedef struct {
     char path[PATH_MAX];
     char *summary; /* first line of the detail */
 } finding;
+
+/* A signature seen in the campaign and the finding it belongs to (-1: not reproducible). */
+typedef struct {
+    char sig[128];
+    long finding;
+    uint64_t hits;
+} sigmap;
 
 typedef struct {
     proto_rev rev;
@@ -60,6 +77,13 @@ typedef struct {
     int minimise;
     int check_device_info;
     int quiet;
+    int tries;            /* runs a racy class gets before a candidate is rejected */
+    uint32_t min_budget;  /* minimiser tests per root cause */
+    int max_roots;        /* causes looked for in one failing stream */
+    int settle_ms;        /* grace for a late death after a stream with abrupt closes */
+    fuzz_known_set known;
+    sigmap *sigs;
+    size_t nsigs, capsigs;
 
     fuzz_gen_config gen;
     fuzz_exec *a, *b;
@@ -87,7 +111,9 @@ static void fuzz_usage(FILE *f) {
             "                     [--server \"CMD\"] [--vs \"CMD\"] [--shard I/N] [--out DIR]\n"
             "                     [--timeout DURATION] [--swarm] [--no-transport-faults]\n"
             "                     [--features LIST] [--max-ops N] [--confirm N] [--no-minimise]\n"
-            "                     [--check-device-info] [--quiet] [--bench]\n"
+            "                     [--check-device-info] [--quiet] [--bench] [--known PATH]\n"
+            "                     [--tries K] [--min-budget N]\n"
+            "       allocsim fuzz merge [--out DIR] DIR...\n"
             "\n"
             "Generates seeded message streams (valid and hostile, with transport faults), sends\n"
             "them to the server and checks it against the ledger: crash, sanitizer report, hang,\n"
@@ -114,6 +140,11 @@ static void fuzz_usage(FILE *f) {
             "  --max-ops N          operations per stream: 1..N (default 24)\n"
             "  --confirm N          runs on a fresh server to confirm a failure (default 3)\n"
             "  --no-minimise        write failing streams as found\n"
+            "  --known PATH         reproducers (a file or a directory) of known root causes:\n"
+            "                       failures matching them are counted, not minimised again\n"
+            "  --tries K            runs a crash or hang gets before a candidate is rejected\n"
+            "                       while minimising (racy failures; default 3)\n"
+            "  --min-budget N       minimiser runs per root cause (default 400)\n"
             "  --check-device-info  compare DEVICE_INFO replies with --server too (the ledger\n"
             "                       models a machine without devices)\n"
             "  --quiet              no status line\n"
@@ -155,47 +186,87 @@ static fuzz_verdict camp_run(campaign *c, const stream *s, char *sig, size_t sig
     return FUZZ_PASS;
 }
 
-typedef struct {
-    campaign *c;
-    const char *sig;
-} pred_ctx;
-
-static int pred_same_failure(void *ctx, const stream *cand) {
-    pred_ctx *p = ctx;
-    char sig[128];
-    sbuf detail = SBUF_INIT;
-    fuzz_verdict v = camp_run(p->c, cand, sig, sizeof sig, &detail);
-    sbuf_release(&detail);
-    if (v == FUZZ_ERROR)
-        return -1;
-    return v == FUZZ_FAIL && strcmp(sig, p->sig) == 0;
+/* 1 if s closes a connection abruptly: the server may die of it after the final check. */
+static int stream_has_abort(const stream *s) {
+    for (size_t i = 0; i < s->nrecords; i++)
+        if (s->records[i].op == STREAM_OP_CLOSE && (s->records[i].flags & STREAM_FLAG_ABORT))
+            return 1;
+    return 0;
 }
 
-/* Runs s on freshly started servers `times` times; returns how often sig came back. */
-static int camp_confirm(campaign *c, const stream *s, const char *sig, int times) {
-    int hits = 0;
+/* camp_run, then (for a stream with abrupt closes) a short wait for a late death. */
+static fuzz_verdict camp_run_settled(campaign *c, const stream *s, char *sig, size_t siglen, sbuf *detail) {
+    fuzz_verdict v = camp_run(c, s, sig, siglen, detail);
+    if (v != FUZZ_PASS || c->b || !stream_has_abort(s))
+        return v;
+    if (fuzz_exec_settle(c->a, c->settle_ms, &c->oa) == FUZZ_FAIL) {
+        snprintf(sig, siglen, "%s", c->oa.signature);
+        sbuf_puts(detail, sbuf_str(&c->oa.detail));
+        return FUZZ_FAIL;
+    }
+    return v;
+}
+
+typedef struct {
+    campaign *c;
+    const char *cls; /* the failure class being minimised */
+    int tries;
+} pred_ctx;
+
+/* Holds when cand fails in the class within ctx->tries runs (a race may hide it once). */
+static int pred_same_class(void *ctx, const stream *cand) {
+    pred_ctx *p = ctx;
+    for (int t = 0; t < p->tries; t++) {
+        char sig[128];
+        sbuf detail = SBUF_INIT;
+        fuzz_verdict v = camp_run_settled(p->c, cand, sig, sizeof sig, &detail);
+        sbuf_release(&detail);
+        if (v == FUZZ_ERROR)
+            return -1;
+        if (v == FUZZ_FAIL && fuzz_signature_in_class(sig, p->cls))
+            return 1;
+    }
+    return 0;
+}
+
+/* What `times` runs of s on freshly started servers showed: the commonest signature of class
+ * cls (any class when cls is NULL) in best, how often it came, and every signature seen. */
+typedef struct {
+    char best[128];
+    int best_count;
+    int in_class;
+    char seen[8][128];
+    int count[8];
+    int nseen;
+} confirm_result;
+
+static void camp_confirm(campaign *c, const stream *s, const char *cls, int times, confirm_result *cr) {
+    memset(cr, 0, sizeof *cr);
     char err[512];
     for (int i = 0; i < times; i++) {
         if (fuzz_exec_restart(c->a, err, sizeof err) != 0 ||
             (c->b && fuzz_exec_restart(c->b, err, sizeof err) != 0))
-            return hits;
+            return;
         char got[128];
         sbuf detail = SBUF_INIT;
-        if (camp_run(c, s, got, sizeof got, &detail) == FUZZ_FAIL && strcmp(got, sig) == 0)
-            hits++;
+        fuzz_verdict v = camp_run_settled(c, s, got, sizeof got, &detail);
         sbuf_release(&detail);
+        if (v != FUZZ_FAIL || (cls && !fuzz_signature_in_class(got, cls)))
+            continue;
+        cr->in_class++;
+        int k = 0;
+        while (k < cr->nseen && strcmp(cr->seen[k], got) != 0)
+            k++;
+        if (k == cr->nseen && k < 8)
+            snprintf(cr->seen[cr->nseen++], sizeof cr->seen[0], "%s", got);
+        if (k < 8 && ++cr->count[k] > cr->best_count) {
+            cr->best_count = cr->count[k];
+            snprintf(cr->best, sizeof cr->best, "%s", got);
+        }
     }
-    return hits;
 }
 
 /* ---- findings ------------------------------------------------------------------------------ */
-
-static finding *camp_find(campaign *c, const char *sig) {
-    for (size_t i = 0; i < c->nfound; i++)
-        if (strcmp(c->found[i].sig, sig) == 0)
-            return &c->found[i];
-    return NULL;
-}
 
 static int mkdir_p(const char *dir) {
     char buf[PATH_MAX];
@@ -227,11 +298,28 @@ static int camp_write(campaign *c, finding *f, stream *s, const char *detail, ch
         snprintf(err, errlen, "%s: %s", c->out, strerror(errno));
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/%s.allocstream", c->out, f->sig);
+    /* One file per root cause: a second cause with the same signature gets a suffix. */
+    char name[160];
+    snprintf(name, sizeof name, "%s", f->sig);
+    for (int k = 2;; k++) {
+        int taken = 0;
+        for (size_t i = 0; i < c->nfound; i++)
+            if (&c->found[i] != f && !c->found[i].known && c->found[i].path[0]) {
+                const char *base = strrchr(c->found[i].path, '/');
+                char other[160];
+                snprintf(other, sizeof other, "%s", base ? base + 1 : c->found[i].path);
+                other[strcspn(other, ".")] = '\0';
+                taken |= strcmp(other, name) == 0;
+            }
+        if (!taken)
+            break;
+        snprintf(name, sizeof name, "%s-%d", f->sig, k);
+    }
+    snprintf(f->path, sizeof f->path, "%s/%s.allocstream", c->out, name);
     if (stream_save(s, f->path, err, errlen) != 0)
         return -1;
     char txt[PATH_MAX + 8];
-    snprintf(txt, sizeof txt, "%s/%s.txt", c->out, f->sig);
+    snprintf(txt, sizeof txt, "%s/%s.txt", c->out, name);
     FILE *fp = fopen(txt, "w");
     if (!fp) {
         snprintf(err, errlen, "%.400s: %s", txt, strerror(errno));
@@ -244,6 +332,9 @@ static int camp_write(campaign *c, finding *f, stream *s, const char *detail, ch
                     "confirmed %d of %d runs on a fresh server\n",
                 f->records_before, f->frames_before, f->records_after, f->frames_after, f->min_tests,
                 f->confirmed, f->confirm_runs);
+    sbuf_printf(&b, "# root cause: %s\n", f->key);
+    if (f->sigs && f->sigs[0])
+        sbuf_printf(&b, "# signatures: %s\n", f->sigs);
     sbuf_puts(&b, "# reproduce: ");
     camp_repro_command(c, f->path, &b);
     sbuf_puts(&b, "\n#\n# what happened (first run):\n");
@@ -267,75 +358,226 @@ static int camp_write(campaign *c, finding *f, stream *s, const char *detail, ch
 
 static void status_line(campaign *c, int final);
 
-/* A stream failed with a signature not seen before: minimise, confirm, write. */
-static void camp_new_finding(campaign *c, const stream *s, uint64_t n, const char *sig, const char *detail,
-                             size_t fail_record) {
+static finding *camp_add_finding(campaign *c) {
     if (c->nfound == c->capfound) {
         size_t cap = c->capfound ? c->capfound * 2 : 8;
         finding *v = mem_realloc(c->found, cap * sizeof *v);
         if (!v)
-            return;
+            return NULL;
         c->found = v;
         c->capfound = cap;
     }
     finding *f = &c->found[c->nfound++];
     memset(f, 0, sizeof *f);
-    snprintf(f->sig, sizeof f->sig, "%s", sig);
-    f->hits = 1;
-    f->first_stream = n;
-    const char *nl = strchr(detail, '\n');
-    f->summary = mem_strndup(detail, nl ? (size_t)(nl - detail) : strlen(detail));
-    f->records_before = s->nrecords;
-    f->frames_before = fuzz_stream_frames(s);
-    if (!c->quiet) {
-        if (c->tty)
-            fputs("\r\033[K", stderr);
-        fprintf(stderr, "fuzz: stream %" PRIu64 ": new failure %s: %s\n", n, sig, f->summary ? f->summary : "");
-    }
+    return f;
+}
 
-    stream best;
-    int have_best = 0;
-    /* A failure that does not come back on a fresh server (timing, state left by an earlier
-     * stream) cannot be minimised: say so and keep the stream as found. */
-    int fresh = c->confirm > 0 ? camp_confirm(c, s, f->sig, 1) : 1;
-    if (c->minimise && fresh) {
-        pred_ctx pc = {c, f->sig};
-        fuzz_min_config mc = {0, fail_record, 0};
-        char err[256];
-        if (fuzz_minimise(s, pred_same_failure, &pc, &mc, &best, err, sizeof err) == 0 || best.nrecords)
-            have_best = 1;
-        f->min_tests = mc.tests;
-    }
-    const stream *keep = have_best ? &best : s;
-    f->confirm_runs = fresh ? c->confirm : 1;
-    f->confirmed = fresh ? camp_confirm(c, keep, f->sig, c->confirm) : 0;
-    if (have_best && f->confirmed == 0 && c->confirm > 0 && fresh) {
-        /* The minimised stream does not hold on a fresh server: keep the original. */
-        int orig = camp_confirm(c, s, f->sig, c->confirm);
-        if (orig > 0) {
-            keep = s;
-            f->confirmed = orig;
+static sigmap *camp_sig(campaign *c, const char *sig) {
+    for (size_t i = 0; i < c->nsigs; i++)
+        if (strcmp(c->sigs[i].sig, sig) == 0)
+            return &c->sigs[i];
+    return NULL;
+}
+
+static void camp_map_sig(campaign *c, const char *sig, long fi) {
+    sigmap *m = camp_sig(c, sig);
+    if (!m) {
+        if (c->nsigs == c->capsigs) {
+            size_t cap = c->capsigs ? c->capsigs * 2 : 16;
+            sigmap *v = mem_realloc(c->sigs, cap * sizeof *v);
+            if (!v)
+                return;
+            c->sigs = v;
+            c->capsigs = cap;
         }
+        m = &c->sigs[c->nsigs++];
+        memset(m, 0, sizeof *m);
+        snprintf(m->sig, sizeof m->sig, "%s", sig);
+        m->finding = fi;
+    } else if (m->finding < 0) {
+        m->finding = fi;
     }
-    f->records_after = keep->nrecords;
-    f->frames_after = fuzz_stream_frames(keep);
-    stream copy;
+    if (fi >= 0) {
+        fuzz_known tmp = {.sigs = c->found[fi].sigs};
+        if (fuzz_known_add_sig(&tmp, sig) == 0)
+            c->found[fi].sigs = tmp.sigs;
+    }
+}
+
+/* The finding of a --known root cause with this key or signature, created on first use. */
+static long camp_known_finding(campaign *c, const fuzz_known *k) {
+    for (size_t i = 0; i < c->nfound; i++)
+        if (c->found[i].known && strcmp(c->found[i].key, k->key) == 0)
+            return (long)i;
+    finding *f = camp_add_finding(c);
+    if (!f)
+        return -1;
+    f->known = 1;
+    snprintf(f->sig, sizeof f->sig, "%s", k->sig);
+    snprintf(f->key, sizeof f->key, "%s", k->key);
+    snprintf(f->path, sizeof f->path, "%s", k->path);
+    f->frames_after = k->frames;
+    return (long)(f - c->found);
+}
+
+static void camp_say(campaign *c, const char *fmt, const char *a, const char *b) {
+    if (c->quiet)
+        return;
+    if (c->tty)
+        fputs("\r\033[K", stderr);
+    fprintf(stderr, fmt, a, b);
+}
+
+/* One cause of the failing stream `s`: minimises it within class cls, confirms, keys it and
+ * files it (a new finding, or a new signature of a finding or a known cause). *removed gets
+ * the record-level reproducer, for the caller to take it out of the stream. Returns the
+ * finding's index or -1. */
+static long camp_one_cause(campaign *c, const stream *s, uint64_t n, const char *sig, const char *cls,
+                           const char *detail, size_t fail_record, stream *removed, int *have_removed) {
+    pred_ctx pc = {c, cls, strstr(cls, "mismatch") ? 1 : c->tries};
+    stream coarse, best;
+    int have_coarse = 0, have_best = 0;
+    uint32_t tests = 0;
     char err[512];
-    if (fuzz_stream_copy(keep, &copy) == 0) {
-        if (camp_write(c, f, &copy, detail, err, sizeof err) != 0) {
-            fprintf(stderr, "fuzz: cannot write the reproducer: %s\n", err);
-            f->path[0] = '\0';
+    *have_removed = 0;
+    if (c->minimise) {
+        fuzz_min_config mc = {c->min_budget / 2, fail_record, 0, 1};
+        if (fuzz_minimise(s, pred_same_class, &pc, &mc, &coarse, err, sizeof err) == 0 || coarse.nrecords)
+            have_coarse = 1;
+        tests += mc.tests;
+        fuzz_min_config mf = {c->min_budget - mc.tests, SIZE_MAX, 0, 0};
+        if (have_coarse && (fuzz_minimise(&coarse, pred_same_class, &pc, &mf, &best, err, sizeof err) == 0 ||
+                            best.nrecords))
+            have_best = 1;
+        tests += mf.tests;
+    }
+    const stream *keep = have_best ? &best : have_coarse ? &coarse : s;
+    confirm_result cr;
+    camp_confirm(c, keep, cls, c->confirm > 0 ? c->confirm : 1, &cr);
+    if (cr.in_class == 0 && keep != s) { /* the minimised stream does not hold: keep the original */
+        keep = s;
+        camp_confirm(c, keep, cls, c->confirm > 0 ? c->confirm : 1, &cr);
+    }
+    const char *own = cr.best_count ? cr.best : sig;
+    char key[17] = "";
+    long fi = -1;
+    if (fuzz_root_key(keep, key) == 0) {
+        for (size_t i = 0; i < c->nfound && fi < 0; i++)
+            if (strcmp(c->found[i].key, key) == 0)
+                fi = (long)i;
+        const fuzz_known *k = fi < 0 ? fuzz_known_find(&c->known, key) : NULL;
+        if (k)
+            fi = camp_known_finding(c, k);
+    }
+    if (fi >= 0) {
+        camp_say(c, "fuzz:   same root cause as %s%s\n", c->found[fi].sig,
+                 c->found[fi].known ? " (known)" : "");
+    } else {
+        finding *f = camp_add_finding(c);
+        if (f) {
+            fi = (long)(f - c->found);
+            snprintf(f->sig, sizeof f->sig, "%s", own);
+            snprintf(f->key, sizeof f->key, "%s", key);
+            f->first_stream = n;
+            const char *nl = strchr(detail, '\n');
+            f->summary = mem_strndup(detail, nl ? (size_t)(nl - detail) : strlen(detail));
+            f->records_before = s->nrecords;
+            f->frames_before = fuzz_stream_frames(s);
+            f->records_after = keep->nrecords;
+            f->frames_after = fuzz_stream_frames(keep);
+            f->min_tests = tests;
+            f->confirm_runs = c->confirm > 0 ? c->confirm : 1;
+            f->confirmed = cr.best_count;
+            camp_map_sig(c, own, fi);
+            stream copy;
+            if (fuzz_stream_copy(keep, &copy) == 0) {
+                if (camp_write(c, f, &copy, detail, err, sizeof err) != 0) {
+                    fprintf(stderr, "fuzz: cannot write the reproducer: %s\n", err);
+                    f->path[0] = '\0';
+                }
+                stream_release(&copy);
+            }
+            if (!c->quiet)
+                fprintf(stderr, "fuzz:   %s: minimised to %zu frames in %zu records (%" PRIu32
+                                " tests), confirmed %d/%d%s%s\n",
+                        f->sig, f->frames_after, f->records_after, f->min_tests, f->confirmed,
+                        f->confirm_runs, f->path[0] ? ", written to " : "", f->path);
         }
-        stream_release(&copy);
+    }
+    for (int i = 0; fi >= 0 && i < cr.nseen; i++)
+        camp_map_sig(c, cr.seen[i], fi);
+    if (have_coarse && fi >= 0) {
+        *removed = coarse;
+        *have_removed = 1;
+    } else if (have_coarse) {
+        stream_release(&coarse);
     }
     if (have_best)
         stream_release(&best);
-    if (!c->quiet) {
-        fprintf(stderr, "fuzz:   minimised to %zu frames in %zu records (%" PRIu32 " tests), confirmed %d/%d%s%s\n",
-                f->frames_after, f->records_after, f->min_tests, f->confirmed, f->confirm_runs,
-                f->path[0] ? ", written to " : "", f->path);
-        status_line(c, 0);
+    return fi;
+}
+
+/* A stream failed with a signature not seen before: triage it into root causes. prev is the
+ * stream before it (a late death can be noticed one stream late), or NULL. */
+static void camp_new_failure(campaign *c, const stream *s, const stream *prev, uint64_t n, const char *sig,
+                             const char *detail, size_t fail_record) {
+    char first_line[512];
+    snprintf(first_line, sizeof first_line, "%.*s", (int)strcspn(detail, "\n"), detail);
+    camp_say(c, "fuzz: new failure %s: %s\n", sig, first_line);
+    char cls[32];
+    fuzz_signature_class(sig, cls, sizeof cls);
+    /* A failure that does not come back on a fresh server (timing, an earlier stream's doing)
+     * is tried with the stream before it; if neither holds it is counted, not minimised. */
+    confirm_result cr;
+    const stream *src = s;
+    camp_confirm(c, s, cls, c->tries, &cr);
+    if (cr.in_class == 0 && prev) {
+        camp_confirm(c, prev, cls, c->tries, &cr);
+        if (cr.in_class) {
+            src = prev;
+            fail_record = SIZE_MAX;
+            n = n ? n - c->shard_n : 0;
+        }
     }
+    if (cr.in_class == 0) {
+        camp_say(c, "fuzz:   %s does not come back on a fresh server%s\n", sig, ": counted, not minimised");
+        camp_map_sig(c, sig, -1);
+        return;
+    }
+    stream cur;
+    if (fuzz_stream_copy(src, &cur) != 0)
+        return;
+    long first = -1;
+    for (int round = 0; round < c->max_roots; round++) {
+        char rsig[128];
+        snprintf(rsig, sizeof rsig, "%s", round == 0 ? sig : "");
+        if (round > 0) { /* anything left in the rest of the stream? */
+            camp_confirm(c, &cur, NULL, c->tries, &cr);
+            if (cr.in_class == 0)
+                break;
+            snprintf(rsig, sizeof rsig, "%s", cr.best);
+            fuzz_signature_class(rsig, cls, sizeof cls);
+            camp_say(c, "fuzz:   the rest of the stream fails too: %s%s\n", rsig, "");
+        }
+        stream removed, rest;
+        int have_removed = 0;
+        long fi = camp_one_cause(c, &cur, n, rsig, cls, detail, round == 0 ? fail_record : SIZE_MAX,
+                                 &removed, &have_removed);
+        if (round == 0)
+            first = fi;
+        long dropped = have_removed ? fuzz_stream_without(&cur, &removed, &rest) : 0;
+        if (have_removed)
+            stream_release(&removed);
+        if (dropped <= 0)
+            break;
+        stream_release(&cur);
+        cur = rest;
+    }
+    stream_release(&cur);
+    /* The signature that started it all belongs to the first cause unless a later one showed it. */
+    if (!camp_sig(c, sig) || camp_sig(c, sig)->finding < 0)
+        camp_map_sig(c, sig, first);
+    status_line(c, 0);
 }
 
 /* ---- status -------------------------------------------------------------------------------- */
@@ -466,6 +708,26 @@ static int parse_args(campaign *c, int argc, char **argv) {
                 return -1;
             }
             c->confirm = (int)u;
+        } else if (strcmp(a, "--known") == 0) {
+            NEED_VALUE();
+            if (fuzz_known_load(&c->known, v, err, sizeof err) < 0) {
+                fprintf(stderr, "allocsim fuzz: --known: %s\n", err);
+                return -1;
+            }
+        } else if (strcmp(a, "--tries") == 0) {
+            NEED_VALUE();
+            if (parse_u64(v, &u) != 0 || u == 0 || u > 100) {
+                fprintf(stderr, "allocsim fuzz: --tries: expected 1 to 100, found '%s'\n", v);
+                return -1;
+            }
+            c->tries = (int)u;
+        } else if (strcmp(a, "--min-budget") == 0) {
+            NEED_VALUE();
+            if (parse_u64(v, &u) != 0 || u < 2 || u > 100000) {
+                fprintf(stderr, "allocsim fuzz: --min-budget: expected 2 to 100000, found '%s'\n", v);
+                return -1;
+            }
+            c->min_budget = (uint32_t)u;
         } else if (strcmp(a, "--swarm") == 0) {
             c->swarm = 1;
         } else if (strcmp(a, "--no-transport-faults") == 0) {
@@ -530,19 +792,31 @@ static int camp_exec(campaign *c, const char *cmd, int differential, fuzz_exec *
 
 static void camp_summary(campaign *c) {
     double rate = c->fuzz_seconds > 0 ? (double)c->execs / c->fuzz_seconds : 0.0;
+    size_t nnew = 0, nknown = 0;
+    for (size_t i = 0; i < c->nfound; i++)
+        c->found[i].known ? nknown++ : nnew++;
     printf("fuzz: %" PRIu64 " streams (seed %" PRIu64 ", %s%s, shard %u/%u) in %.1f s, %" PRIu64
-           " inconclusive, %zu unique failure%s (%" PRIu64 " failing streams)\n",
+           " inconclusive, %" PRIu64 " failing streams: %zu signature%s, %zu root cause%s",
            c->execs, c->seed, proto_rev_get(c->rev)->name, c->swarm ? ", swarm" : "", c->shard_i,
-           c->shard_n, seconds_since(&c->start), c->inconclusive, c->nfound, c->nfound == 1 ? "" : "s",
-           c->failures);
+           c->shard_n, seconds_since(&c->start), c->inconclusive, c->failures, c->nsigs,
+           c->nsigs == 1 ? "" : "s", nnew + nknown, nnew + nknown == 1 ? "" : "s");
+    if (nknown)
+        printf(" (%zu known, %zu new)", nknown, nnew);
+    printf("\n");
     for (size_t i = 0; i < c->nfound; i++) {
         finding *f = &c->found[i];
-        printf("\n  %s: %" PRIu64 " hit%s, first at stream %" PRIu64 "\n", f->sig, f->hits,
-               f->hits == 1 ? "" : "s", f->first_stream);
+        printf("\n  %s%s: %" PRIu64 " hit%s", f->sig, f->known ? " (known)" : "", f->hits,
+               f->hits == 1 ? "" : "s");
+        if (!f->known)
+            printf(", first at stream %" PRIu64, f->first_stream);
+        printf(", root cause %s\n", f->key);
+        if (f->sigs && strchr(f->sigs, ' '))
+            printf("    signatures: %s\n", f->sigs);
         if (f->summary && f->summary[0])
             printf("    %s\n", f->summary);
-        printf("    reproducer: %zu frames in %zu records (from %zu frames), confirmed %d/%d on a fresh server\n",
-               f->frames_after, f->records_after, f->frames_before, f->confirmed, f->confirm_runs);
+        if (!f->known)
+            printf("    reproducer: %zu frames in %zu records (from %zu frames), confirmed %d/%d on a fresh server\n",
+                   f->frames_after, f->records_after, f->frames_before, f->confirmed, f->confirm_runs);
         if (f->path[0]) {
             sbuf cmd = SBUF_INIT;
             camp_repro_command(c, f->path, &cmd);
@@ -550,10 +824,16 @@ static void camp_summary(campaign *c) {
             sbuf_release(&cmd);
         }
     }
+    for (size_t i = 0; i < c->nsigs; i++)
+        if (c->sigs[i].finding < 0)
+            printf("\n  %s: %" PRIu64 " hit%s, not reproducible on a fresh server (no reproducer)\n",
+                   c->sigs[i].sig, c->sigs[i].hits, c->sigs[i].hits == 1 ? "" : "s");
     printf("bench fuzz_streams_per_s %.0f streams/s\n", rate);
 }
 
 int cmd_fuzz(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "merge") == 0)
+        return cmd_fuzz_merge(argc - 1, argv + 1);
     campaign c;
     memset(&c, 0, sizeof c);
     c.rev = PROTO_V72;
@@ -562,6 +842,10 @@ int cmd_fuzz(int argc, char **argv) {
     c.timeout_ms = 5000;
     c.confirm = 3;
     c.minimise = 1;
+    c.tries = 3;
+    c.min_budget = 400;
+    c.max_roots = 4;
+    c.settle_ms = 20;
     int pr = parse_args(&c, argc, argv);
     if (pr != 0)
         return pr > 0 ? 0 : 2;
@@ -591,6 +875,8 @@ int cmd_fuzz(int argc, char **argv) {
     int status = 0;
     char sig[128];
     sbuf detail = SBUF_INIT;
+    stream prev;
+    int have_prev = 0;
     for (uint64_t k = 0;; k++) {
         uint64_t n = c.shard_i + k * c.shard_n;
         if (c.runs && n >= c.runs)
@@ -622,15 +908,29 @@ int cmd_fuzz(int argc, char **argv) {
             c.inconclusive++;
         if (v == FUZZ_FAIL) {
             c.failures++;
-            finding *f = camp_find(&c, sig);
-            if (f)
-                f->hits++;
+            sigmap *m = camp_sig(&c, sig);
+            const fuzz_known *k = m ? NULL : fuzz_known_find_sig(&c.known, sig);
+            if (!m && k) /* a --known cause: counted, never minimised again */
+                camp_map_sig(&c, sig, camp_known_finding(&c, k));
+            else if (!m)
+                camp_new_failure(&c, &s, have_prev ? &prev : NULL, n, sig, sbuf_str(&detail),
+                                 c.vs ? s.nrecords : c.oa.record);
             else
-                camp_new_finding(&c, &s, n, sig, sbuf_str(&detail), c.vs ? s.nrecords : c.oa.record);
+                m->hits++;
+            m = camp_sig(&c, sig);
+            if (m && !m->hits)
+                m->hits = 1;
+            if (m && m->finding >= 0)
+                c.found[m->finding].hits++;
         }
-        stream_release(&s);
+        if (have_prev)
+            stream_release(&prev);
+        prev = s;
+        have_prev = 1;
         status_line(&c, 0);
     }
+    if (have_prev)
+        stream_release(&prev);
     sbuf_release(&detail);
     status_line(&c, 1);
     camp_summary(&c);
@@ -638,11 +938,19 @@ int cmd_fuzz(int argc, char **argv) {
     fuzz_exec_free(c.b);
     fuzz_outcome_release(&c.oa);
     fuzz_outcome_release(&c.ob);
-    for (size_t i = 0; i < c.nfound; i++)
+    size_t nnew = 0;
+    for (size_t i = 0; i < c.nfound; i++) {
+        nnew += !c.found[i].known;
         mem_free(c.found[i].summary);
-    size_t nfound = c.nfound;
+        mem_free(c.found[i].sigs);
+    }
+    int unexplained = 0;
+    for (size_t i = 0; i < c.nsigs; i++)
+        unexplained |= c.sigs[i].finding < 0;
     mem_free(c.found);
+    mem_free(c.sigs);
+    fuzz_known_release(&c.known);
     if (status)
         return status;
-    return nfound ? 1 : 0;
+    return nnew || unexplained ? 1 : 0;
 }

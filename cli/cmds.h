@@ -11,6 +11,7 @@ int cmd_run_dry(int argc, char **argv); /* the --dry-run path of run */
 int cmd_check(int argc, char **argv);   /* allocsim check [PATH...] */
 int cmd_replay(int argc, char **argv);  /* allocsim replay FILE.allocstream [...] */
 int cmd_fuzz(int argc, char **argv);    /* allocsim fuzz [...] */
+int cmd_fuzz_merge(int argc, char **argv); /* allocsim fuzz merge [--out DIR] DIR... */
 int cmd_import(int argc, char **argv);  /* allocsim import LOG [...] */
 int cmd_plot(int argc, char **argv);    /* allocsim plot TIMELINE.tsv -o FILE */
 

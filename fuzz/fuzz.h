@@ -230,6 +230,8 @@ typedef struct {
     size_t fail_record;  /* record where the failure showed (records after it are tried
                             away first); nrecords or more when unknown */
     uint32_t tests;      /* out: predicate calls made */
+    int records_only;    /* only the quick cuts and whole records: the result's records are
+                            then a subsequence of the input's (see fuzz_stream_without) */
 } fuzz_min_config;
 
 /* Shrinks in (for which pred holds) ddmin-style: first two quick cuts (everything after

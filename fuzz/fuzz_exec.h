@@ -103,6 +103,12 @@ const char *fuzz_exec_note(const fuzz_exec *x);
 /* Server restarts so far (after failures and explicit restarts). */
 uint64_t fuzz_exec_restarts(const fuzz_exec *x);
 
+/* Waits up to grace_ms for the server to die of something the last stream did after its
+ * final check (a reply written to a connection the client had already closed: SIGPIPE). When
+ * it has, o (which held a FUZZ_PASS) becomes the FUZZ_FAIL of a run of an empty stream on the
+ * dead server, with its signature. Returns o->verdict. */
+fuzz_verdict fuzz_exec_settle(fuzz_exec *x, int grace_ms, fuzz_outcome *o);
+
 /* Stops the server (if owned), ends every stand-in, frees x. NULL-safe. */
 void fuzz_exec_free(fuzz_exec *x);
 

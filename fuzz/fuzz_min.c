@@ -338,7 +338,10 @@ int fuzz_minimise(const stream *in, fuzz_pred_fn pred, void *ctx, fuzz_min_confi
     if (cfg->fail_record + 1 < out->nrecords)
         min_try_keep(&mn, out, keep_upto, cfg->fail_record);
     min_try_keep(&mn, out, keep_sending, 0);
-    for (int round = 0; round < 3 && !mn.stop && !mn.oom; round++) {
+    if (cfg->records_only) {
+        min_records(&mn, out);
+    }
+    for (int round = 0; !cfg->records_only && round < 3 && !mn.stop && !mn.oom; round++) {
         size_t before_records = out->nrecords, before_bytes = out->payload_len;
         min_records(&mn, out);
         min_bytes(&mn, out);

@@ -178,6 +178,19 @@ void fuzz_exec_free(fuzz_exec *x) {
     mem_free(x);
 }
 
+fuzz_verdict fuzz_exec_settle(fuzz_exec *x, int grace_ms, fuzz_outcome *o) {
+    if (o->verdict != FUZZ_PASS || x->attach_socket || !x->srv)
+        return o->verdict;
+    if (!srvproc_wait_exit(x->srv, grace_ms, NULL))
+        return o->verdict;
+    /* The dead server is still x->srv: an empty stream's final check diagnoses it. */
+    stream empty;
+    stream_init(&empty, x->cfg.rev);
+    fuzz_exec_run(x, &empty, o);
+    stream_release(&empty);
+    return o->verdict;
+}
+
 /* ---- stand-in pool ------------------------------------------------------------------------- */
 
 int fuzz_exec_pool_take(fuzz_exec *x, standin *out, char *err, size_t errlen) {

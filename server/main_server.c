@@ -40,7 +40,8 @@ int main(int argc, char **argv) {
     }
 
     /* Replies use MSG_NOSIGNAL; this covers stdout/stderr pipes whose reader went away. */
-    signal(SIGPIPE, SIG_IGN);
+    if (!(cfg.faults & SRV_FAULT_SIGPIPE))
+        signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

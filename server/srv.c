@@ -83,7 +83,7 @@ const char *srv_usage(void) {
     return "Usage: allocsim-server [--protocol REV] [--socket PATH] [--quiet]\n"
            "                       [--cleanup-interval SECONDS] [--stats-interval SECONDS]\n"
            "                       [--dialect poc|enhanced] [--devices PRESET]\n"
-           "                       [--fault keep-trace|refcount|no-bounds]... [--help]\n"
+           "                       [--fault NAME]... [--help]\n"
            "\n"
            "allocsim's reference TT-Metal allocation server: prints what the real\n"
            "allocation_server_poc prints, for the chosen protocol revision.\n"
@@ -99,7 +99,8 @@ const char *srv_usage(void) {
            "  --devices PRESET          detect the chips of n150, n300, t3k, galaxy, p150 or\n"
            "                            p300 (banner, DEVICE_INFO); default none\n"
            "  --fault NAME              plant a defect (testing the harness only):\n"
-           "                            keep-trace, refcount, no-bounds; repeatable\n"
+           "                            keep-trace, refcount, no-bounds, sigpipe,\n"
+           "                            bad-device, single-recv; repeatable\n"
            "  -h, --help                show this help\n"
            "\n"
            "SIGINT or SIGTERM prints the statistics block, stops the server, removes the\n"
@@ -131,6 +132,12 @@ static int srv_parse_fault(const char *name, unsigned *faults) {
         *faults |= LEDGER_FAULT_REFCOUNT;
     else if (strcmp(name, "no-bounds") == 0)
         *faults |= LEDGER_FAULT_NO_BOUNDS;
+    else if (strcmp(name, "sigpipe") == 0)
+        *faults |= SRV_FAULT_SIGPIPE;
+    else if (strcmp(name, "bad-device") == 0)
+        *faults |= SRV_FAULT_BAD_DEVICE;
+    else if (strcmp(name, "single-recv") == 0)
+        *faults |= SRV_FAULT_SINGLE_RECV;
     else
         return -1;
     return 0;
@@ -238,7 +245,7 @@ srv_args_result srv_parse_args(int argc, char *const argv[], srv_config *cfg, ch
         default:
             if (srv_parse_fault(value, &cfg->faults) != 0) {
                 snprintf(err, err_len,
-                         "--fault: expected keep-trace, refcount or no-bounds, found '%s'", value);
+                         "--fault: expected keep-trace, refcount, no-bounds, sigpipe, bad-device or single-recv, found '%s'", value);
                 return SRV_ARGS_ERROR;
             }
             break;
@@ -315,10 +322,12 @@ static void srv_print_err(srv *s, const char *line) {
 
 /* ---- connections ------------------------------------------------------------------------- */
 
-/* Sends a whole reply; MSG_NOSIGNAL because a client that closed early must not kill us. */
-static int srv_send_all(int fd, const uint8_t *buf, size_t len) {
+/* Sends a whole reply; MSG_NOSIGNAL because a client that closed early must not kill us
+ * (unless SRV_FAULT_SIGPIPE plants exactly that defect). */
+static int srv_send_all(int fd, const uint8_t *buf, size_t len, unsigned faults) {
+    int flags = (faults & SRV_FAULT_SIGPIPE) ? 0 : MSG_NOSIGNAL;
     while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, buf, len, flags);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -334,6 +343,9 @@ static int srv_send_all(int fd, const uint8_t *buf, size_t len) {
 static int srv_apply_frame(srv *s, const uint8_t *frame, size_t frame_size, proto_msg *reply) {
     proto_msg msg;
     proto_decode(s->cfg.rev, frame, frame_size, &msg);
+    if ((s->cfg.faults & SRV_FAULT_BAD_DEVICE) && msg.type == PROTO_ALLOC &&
+        (msg.device_id < 0 || msg.device_id >= proto_rev_get(s->cfg.rev)->max_devices))
+        raise(SIGSEGV);
     pthread_mutex_lock(&s->ledger_lock);
     ledger_set_time(s->ledger, srv_now_ns());
     int result = ledger_apply(s->ledger, &msg, reply);
@@ -372,7 +384,16 @@ static void *srv_conn_main(void *arg) {
     int consecutive_errors = 0;
 
     for (;;) {
-        if (end - start < frame_size) {
+        if (s->cfg.faults & SRV_FAULT_SINGLE_RECV) {
+            /* The real server's framing: whatever one recv() returns is a frame. */
+            ssize_t n = recv(c->fd, in, frame_size, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            start = 0;
+            end = frame_size;
+        } else if (end - start < frame_size) {
             memmove(in, in + start, end - start);
             end -= start;
             start = 0;
@@ -399,7 +420,7 @@ static void *srv_conn_main(void *arg) {
         start += frame_size;
         if (result == LEDGER_REPLY) {
             size_t n = proto_encode(s->cfg.rev, &reply, out);
-            if (srv_send_all(c->fd, out, n) != 0)
+            if (srv_send_all(c->fd, out, n, s->cfg.faults) != 0)
                 break;
         }
     }
@@ -629,7 +650,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t err_len) {
     lc.emit_ctx = s;
     lc.is_dead = standin_pid_dead;
     lc.dead_ctx = NULL;
-    lc.faults = cfg->faults;
+    lc.faults = cfg->faults & ~SRV_FAULTS_TRANSPORT;
     lc.dialect = cfg->dialect;
     lc.devices = s->cfg.have_devices ? &s->cfg.devices : NULL;
     s->ledger = ledger_new(&lc);

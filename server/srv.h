@@ -26,13 +26,22 @@
 /* Interval value meaning "the revision's default" in srv_config. */
 #define SRV_INTERVAL_DEFAULT UINT32_MAX
 
+/* Planted defects of the transport, mimicking the real servers (protocol.md §8); the bits sit
+ * above the LEDGER_FAULT_* ones in srv_config.faults and never reach the ledger. */
+#define SRV_FAULT_SIGPIPE (1u << 16)     /* replies without MSG_NOSIGNAL, SIGPIPE not ignored */
+#define SRV_FAULT_BAD_DEVICE (1u << 17)  /* an ALLOC with an out-of-range device id dies of
+                                            SIGSEGV, as the unchecked device_stats_ write does */
+#define SRV_FAULT_SINGLE_RECV (1u << 18) /* one recv() per frame; a short read is handled as a
+                                            frame whose tail is the previous frame's bytes */
+#define SRV_FAULTS_TRANSPORT (SRV_FAULT_SIGPIPE | SRV_FAULT_BAD_DEVICE | SRV_FAULT_SINGLE_RECV)
+
 typedef struct {
     proto_rev rev;
     char socket_path[108];         /* fits sockaddr_un.sun_path */
     int quiet;                     /* print nothing at all (v144's --quiet) */
     uint32_t cleanup_interval_ms;  /* dead-PID cleanup period; 0 disables */
     uint32_t stats_interval_ms;    /* statistics period; 0 disables */
-    unsigned faults;               /* LEDGER_FAULT_* */
+    unsigned faults;               /* LEDGER_FAULT_* and SRV_FAULT_* */
     int out_fd;                    /* where stdout lines go (normally 1) */
     int err_fd;                    /* where stderr lines go (normally 2) */
     ledger_dialect dialect;        /* --dialect: poc (default) or enhanced (v72 only) */

@@ -1,0 +1,269 @@
+/* test_fuzz_campaign: acceptance tests of `allocsim fuzz` campaigns against servers with
+ * planted defects (allocsim-server --fault sigpipe, bad-device): a racy stream holding two
+ * defects is minimised into two small confirmed reproducers, root causes are grouped and
+ * counted, --known skips what is known, and `allocsim fuzz merge` joins shards.
+ *
+ * Each test runs the built `allocsim` binary ($ALLOCSIM_BIN) in a private directory and
+ * reads what it printed and wrote; the socket is private (the fuzzer's shim), never the real
+ * one. The root-cause key and residue helpers of fuzz_triage.h are tested directly.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "fuzz_triage.h"
+#include "mem.h"
+#include "proto.h"
+#include "sbuf.h"
+#include "stream.h"
+
+static char work_dir[64];
+static char bin_dir[1024];
+
+static void setup(void) {
+    snprintf(work_dir, sizeof work_dir, "/tmp/allocsim-fzc-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(work_dir));
+    const char *b = getenv("ALLOCSIM_BIN");
+    snprintf(bin_dir, sizeof bin_dir, "%s", b ? b : "build/bin");
+}
+
+static void teardown(void) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", work_dir);
+}
+
+/* Runs a shell command in work_dir; returns its exit status and its stdout in out. */
+static int run_cmd(const char *cmd, sbuf *out) {
+    char full[8192];
+    snprintf(full, sizeof full, "cd '%s' && %s 2>stderr.txt", work_dir, cmd);
+    FILE *p = popen(full, "r");
+    ck_assert_ptr_nonnull(p);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        sbuf_append(out, buf, n);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void faulty_server(char *buf, size_t n, const char *faults) {
+    snprintf(buf, n, "%s/allocsim-server --protocol v72 --cleanup-interval 0 --stats-interval 0 %s",
+             bin_dir, faults);
+}
+
+/* Number of *.allocstream files in dir. */
+static int count_streams(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", work_dir, dir);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += strstr(de->d_name, ".allocstream") != NULL;
+    closedir(d);
+    return n;
+}
+
+static stream load_in(const char *rel) {
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s", work_dir, rel);
+    stream s;
+    ck_assert_msg(stream_load(path, &s, err, sizeof err) == 0, "%s", err);
+    return s;
+}
+
+/* Seed 16 of `--features baddev,earlyclose --max-ops 16` is one stream (stream 0) holding
+ * both an abrupt close after a QUERY (SIGPIPE on a server that does not ignore it, racy: the
+ * reply may go out before the close) and an ALLOC with an out-of-range device (SIGSEGV). */
+#define TWO_DEFECTS "--seed 16 --runs 1 --max-ops 16 --features baddev,earlyclose"
+
+START_TEST(racy_stream_gives_two_small_reproducers) {
+    char srv[1200], cmd[4096];
+    faulty_server(srv, sizeof srv, "--fault sigpipe --fault bad-device");
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz " TWO_DEFECTS " --server '%s' --out found --quiet",
+             bin_dir, srv);
+    sbuf out = SBUF_INIT;
+    int rc = run_cmd(cmd, &out);
+    const char *o = sbuf_str(&out);
+    ck_assert_msg(rc == 1, "exit %d, expected 1 (failures found):\n%s", rc, o);
+    ck_assert_msg(strstr(o, "2 root causes") != NULL, "expected two root causes:\n%s", o);
+    ck_assert_int_eq(count_streams("found"), 2);
+    /* Each reproducer is at most two frames and was confirmed on a fresh server. */
+    const char *names[2] = {"found/crash-SIGPIPE.allocstream", "found/crash-SIGSEGV.allocstream"};
+    for (int i = 0; i < 2; i++) {
+        stream s = load_in(names[i]);
+        ck_assert_msg(fuzz_stream_frames(&s) <= 2, "%s: %zu frames", names[i], fuzz_stream_frames(&s));
+        stream_release(&s);
+    }
+    ck_assert_msg(strstr(o, "confirmed 0/") == NULL, "a reproducer was not confirmed:\n%s", o);
+    /* The SIGSEGV one is the bad device, alone. */
+    stream seg = load_in(names[1]);
+    ck_assert_uint_eq(seg.nrecords, 1);
+    proto_msg m;
+    proto_decode(seg.rev, seg.payload, seg.frame_size, &m);
+    ck_assert_int_eq(m.type, PROTO_ALLOC);
+    ck_assert(m.device_id < 0 || m.device_id >= 8);
+    stream_release(&seg);
+    /* Each replays to its own crash on a fresh server (every report ends with one command). */
+    snprintf(cmd, sizeof cmd, "%s/allocsim replay %s --server '%s' >/dev/null", bin_dir, names[1], srv);
+    sbuf r = SBUF_INIT;
+    ck_assert_int_eq(run_cmd(cmd, &r), 3);
+    sbuf_release(&r);
+    sbuf_release(&out);
+}
+END_TEST
+
+START_TEST(known_root_causes_are_counted_not_minimised) {
+    char srv[1200], cmd[4096];
+    faulty_server(srv, sizeof srv, "--fault sigpipe --fault bad-device");
+    sbuf out = SBUF_INIT;
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz " TWO_DEFECTS " --server '%s' --out first --quiet",
+             bin_dir, srv);
+    ck_assert_int_eq(run_cmd(cmd, &out), 1);
+    sbuf_reset(&out);
+    /* The same campaign with those reproducers known: nothing new, exit 0, nothing written. */
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz " TWO_DEFECTS " --server '%s' --out second --known first --quiet",
+             bin_dir, srv);
+    int rc = run_cmd(cmd, &out);
+    const char *o = sbuf_str(&out);
+    ck_assert_msg(rc == 0, "exit %d, expected 0 (only known causes):\n%s", rc, o);
+    ck_assert_msg(strstr(o, "known") != NULL, "%s", o);
+    ck_assert_int_eq(count_streams("second"), 0);
+    sbuf_release(&out);
+}
+END_TEST
+
+START_TEST(merge_dedups_shards_by_root_cause) {
+    char srv[1200], cmd[8192];
+    faulty_server(srv, sizeof srv, "--fault bad-device");
+    /* Three shards of one campaign in parallel, each with its own private server. */
+    snprintf(cmd, sizeof cmd,
+             "for i in 0 1 2; do %s/allocsim fuzz --seed 3 --runs 30 --max-ops 8 --features baddev "
+             "--shard $i/3 --server '%s' --out shard$i --quiet --min-budget 60 --confirm 1 >/dev/null & done; wait",
+             bin_dir, srv);
+    sbuf out = SBUF_INIT;
+    run_cmd(cmd, &out);
+    int total = count_streams("shard0") + count_streams("shard1") + count_streams("shard2");
+    ck_assert_msg(total >= 2, "shards found %d reproducers", total);
+    sbuf_reset(&out);
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz merge --out merged shard0 shard1 shard2", bin_dir);
+    int rc = run_cmd(cmd, &out);
+    const char *o = sbuf_str(&out);
+    ck_assert_msg(rc == 0, "merge exit %d:\n%s", rc, o);
+    int merged = count_streams("merged");
+    ck_assert_msg(merged >= 1 && merged <= total, "merged %d of %d", merged, total);
+    char expect[64];
+    snprintf(expect, sizeof expect, "%d reproducers", total);
+    ck_assert_msg(strstr(o, expect) != NULL, "%s", o);
+    snprintf(expect, sizeof expect, "%d root cause", merged);
+    ck_assert_msg(strstr(o, expect) != NULL, "%s", o);
+    /* Merging the merged directory again changes nothing. */
+    sbuf_reset(&out);
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz merge --out merged2 merged shard1", bin_dir);
+    ck_assert_int_eq(run_cmd(cmd, &out), 0);
+    ck_assert_int_eq(count_streams("merged2"), merged);
+    sbuf_release(&out);
+}
+END_TEST
+
+/* ---- fuzz_triage, directly ---- */
+
+static void two_conn_stream(stream *s, int32_t pid, uint16_t conn, int32_t dev) {
+    stream_init(s, PROTO_V72);
+    ck_assert_int_ge(stream_add_proc(s, pid, "p0"), 0);
+    ck_assert_int_eq(stream_append_connect(s, conn, 0), 0);
+    proto_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = PROTO_ALLOC;
+    m.device_id = dev;
+    m.size = 4096;
+    m.process_id = pid;
+    m.buffer_id = 7;
+    ck_assert_int_eq(stream_append_frame(s, conn, &m), 0);
+}
+
+START_TEST(root_key_ignores_pids_and_connection_numbers) {
+    stream a, b, c;
+    two_conn_stream(&a, 0x5a000001, 0, 9);
+    two_conn_stream(&b, 0x5a0000ff, 5, 9);
+    two_conn_stream(&c, 0x5a000001, 0, 10);
+    char ka[17], kb[17], kc[17];
+    ck_assert_int_eq(fuzz_root_key(&a, ka), 0);
+    ck_assert_int_eq(fuzz_root_key(&b, kb), 0);
+    ck_assert_int_eq(fuzz_root_key(&c, kc), 0);
+    ck_assert_str_eq(ka, kb);
+    ck_assert_str_ne(ka, kc);
+    stream_release(&a);
+    stream_release(&b);
+    stream_release(&c);
+}
+END_TEST
+
+START_TEST(residue_removes_the_cause_only) {
+    stream whole, cause, rest;
+    two_conn_stream(&whole, 0x5a000001, 0, 9);
+    proto_msg q;
+    memset(&q, 0, sizeof q);
+    q.type = PROTO_QUERY;
+    ck_assert_int_eq(stream_append_frame(&whole, 0, &q), 0);
+    two_conn_stream(&cause, 0x5a000001, 0, 9);
+    ck_assert_int_eq(fuzz_stream_without(&whole, &cause, &rest), 1);
+    ck_assert_uint_eq(rest.nrecords, whole.nrecords - 1);
+    ck_assert_uint_eq(fuzz_stream_frames(&rest), 1);
+    stream_release(&rest);
+    /* Not a subsequence: nothing removed. */
+    stream other;
+    two_conn_stream(&other, 0x5a000001, 0, 11);
+    ck_assert_int_eq(fuzz_stream_without(&whole, &other, &rest), 0);
+    ck_assert_uint_eq(rest.nrecords, whole.nrecords);
+    stream_release(&rest);
+    stream_release(&other);
+    stream_release(&whole);
+    stream_release(&cause);
+}
+END_TEST
+
+START_TEST(classes) {
+    char c[32];
+    fuzz_signature_class("crash-SIGPIPE", c, sizeof c);
+    ck_assert_str_eq(c, "crash");
+    fuzz_signature_class("asan-SEGV", c, sizeof c);
+    ck_assert_str_eq(c, "crash");
+    fuzz_signature_class("dump-mismatch-dead", c, sizeof c);
+    ck_assert_str_eq(c, "mismatch");
+    fuzz_signature_class("b-hang", c, sizeof c);
+    ck_assert_str_eq(c, "b-hang");
+    ck_assert(fuzz_signature_in_class("ubsan-index-out-of-bounds", "crash"));
+    ck_assert(!fuzz_signature_in_class("reply-mismatch-QUERY-l1_allocated", "crash"));
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("fuzz_campaign");
+    TCase *t = tcase_create("campaign");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, racy_stream_gives_two_small_reproducers);
+    tcase_add_test(t, known_root_causes_are_counted_not_minimised);
+    tcase_add_test(t, merge_dedups_shards_by_root_cause);
+    suite_add_tcase(s, t);
+    TCase *u = tcase_create("triage");
+    tcase_add_test(u, root_key_ignores_pids_and_connection_numbers);
+    tcase_add_test(u, residue_removes_the_cause_only);
+    tcase_add_test(u, classes);
+    suite_add_tcase(s, u);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
