@@ -59,20 +59,28 @@ static void img_put(uint8_t *p, int width, uint64_t v) {
 
 static uint64_t width_mask(int width) { return width >= 8 ? UINT64_MAX : (UINT64_C(1) << (8 * width)) - 1; }
 
+static void img_note(shmm_image *img, char op, size_t off) {
+    img->last_op = op;
+    img->last_offset = off;
+}
+
 static uint64_t img_load(void *ctx, size_t off, int width, int order) {
     (void)order;
     shmm_image *img = ctx;
+    img_note(img, 'l', off);
     return img_mapped(img, off, width) ? img_get(img->file->bytes + off, width) : 0;
 }
 
 static void img_store(void *ctx, size_t off, int width, uint64_t v, int order) {
     (void)order;
     shmm_image *img = ctx;
+    img_note(img, 's', off);
     if (img_mapped(img, off, width))
         img_put(img->file->bytes + off, width, v);
 }
 
 static uint64_t img_rmw(shmm_image *img, size_t off, int width, uint64_t v, int op) {
+    img_note(img, op == '=' ? 'x' : (char)op, off);
     if (!img_mapped(img, off, width))
         return 0;
     uint64_t old = img_get(img->file->bytes + off, width), nv = v;
@@ -103,6 +111,7 @@ static int img_cas(void *ctx, size_t off, int width, uint64_t *expected, uint64_
     (void)so;
     (void)fo;
     shmm_image *img = ctx;
+    img_note(img, 'c', off);
     if (!img_mapped(img, off, width))
         return 0;
     uint64_t cur = img_get(img->file->bytes + off, width);
@@ -116,12 +125,14 @@ static int img_cas(void *ctx, size_t off, int width, uint64_t *expected, uint64_
 
 static void img_store_bytes(void *ctx, size_t off, const uint8_t *bytes, size_t len) {
     shmm_image *img = ctx;
+    img_note(img, 'b', off);
     if (img_mapped(img, off, (int)len))
         memcpy(img->file->bytes + off, bytes, len);
 }
 
 static int img_open(void *ctx) {
     shmm_image *img = ctx;
+    img_note(img, 'o', 0);
     if (!img->file->exists) {
         img->file->exists = 1;
         img->file->size = 0;
@@ -132,6 +143,7 @@ static int img_open(void *ctx) {
 }
 
 static int img_truncate(void *ctx, size_t size) {
+    img_note(ctx, 't', size);
     shmm_file *f = ((shmm_image *)ctx)->file;
     if (size > SHMM_FILE_CAPACITY)
         return -1;

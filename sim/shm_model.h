@@ -90,6 +90,11 @@ typedef struct {
     void *user;
     int stopped;
     int sigbus;
+    /* The access the last step made, for hooks that interleave at a given access:
+     * 'l' load, 's' store, '+' fetch_add, '-' fetch_sub, 'x' exchange, 'c' compare-exchange,
+     * 'b' byte copy, 'o' open, 't' truncate; last_offset is its byte offset. */
+    char last_op;
+    size_t last_offset;
 } shmm_image;
 
 /* An empty namespace entry: no file yet. */
