@@ -750,6 +750,89 @@ START_TEST(test_race_two_reapers) {
 }
 END_TEST
 
+START_TEST(test_race_reaper_against_new_claimer) {
+    /* B's reap has read dead A's pid in slot 1; C then reaps A and claims slot 1. v4a's
+     * clear_process_slot (no CAS, §7.19) wipes C's fresh slot; v4c's CAS from A to -1 fails
+     * and C keeps it. */
+    for (int var = VAR_V4A; var <= VAR_V4C; var += 2) {
+        shmm_config cfg;
+        config_of(var, &cfg);
+        world_reset();
+        proc_make(&rd, &cfg, 400, "d");
+        proc_make(&ra, &cfg, 100, "a");
+        proc_make(&rb, &cfg, 200, "b");
+        proc_make(&rc, &cfg, 300, "c");
+        attach(&rd);
+        attach(&ra);
+        alloc(&ra, 1000, SHML_TYPE_DRAM, 0);
+        kill_proc(&ra);
+        trigger t;
+        /* B's attach: init_state and version loads, then the reap loads pid 0, pid 1 */
+        arm_trigger(&t, &rb, 'l', shml_off(SHML_V4, SHML_F_PROC_PID, 1, 0), 1, c_attach);
+        attach(&rb);
+        ck_assert_int_eq(t.fired, 1);
+        ck_assert_int_eq(rc.res.slot, 1);
+        decode(SHML_V4);
+        if (var == VAR_V4A) {
+            ck_assert_int_eq(R.processes[1].pid, 200); /* B took the slot C had claimed */
+            ck_assert_int_eq(R.processes[2].pid, 0);
+            ck_assert_uint_eq(R.num_active_processes, 2); /* three live processes */
+        } else {
+            ck_assert_int_eq(R.processes[1].pid, 300);
+            ck_assert_int_eq(R.processes[2].pid, 200);
+            ck_assert_uint_eq(R.num_active_processes, 3);
+            ck_assert_uint_eq(R.reference_count, 3);
+        }
+        ck_assert_uint_eq(R.totals[SHML_CTR_DRAM], 0);
+    }
+}
+END_TEST
+
+START_TEST(test_record_reclaims_cleaned_slot) {
+    /* §7.14: after a cleaner freed a live process's slot, its next record claims one
+     * again; the claim bumps both counts in v4b/v4c, not in v4a (derived counts). */
+    for (int var = VAR_V4A; var <= VAR_V4C; var++) {
+        shmm_config cfg;
+        config_of(var, &cfg);
+        world_reset();
+        proc_make(&ra, &cfg, 100, "a");
+        attach(&ra);
+        shmm_pidset_remove(&live, 100); /* a cleaner wrongly sees it dead */
+        shmm_result res;
+        reader(SHMM_READER_SAFE, SHML_V4, &res);
+        ck_assert_uint_eq(res.cleaned, 1);
+        shmm_pidset_add(&live, 100, 0);
+        decode(SHML_V4);
+        ck_assert_uint_eq(R.num_active_processes, 0);
+        release(&ra, 10, SHML_TYPE_DRAM, 0);
+        ck_assert_int_eq(ra.res.slot, 0);
+        decode(SHML_V4);
+        ck_assert_int_eq(R.processes[0].pid, 100);
+        ck_assert_uint_eq(R.num_active_processes, var == VAR_V4A ? 0 : 1);
+        ck_assert_uint_eq(R.reference_count, var == VAR_V4A ? 0 : 1);
+    }
+}
+END_TEST
+
+START_TEST(test_initial_chip_slot_holds_device_id) {
+    for (int var = 0; var < VAR_COUNT; var++) {
+        shmm_config cfg;
+        config_of(var, &cfg);
+        world_reset();
+        proc_make(&ra, &cfg, 100, "a");
+        ra.p.device_id = 3;
+        attach(&ra);
+        decode(variants[var].v);
+        ck_assert_uint_eq(R.device_id, 3);
+        ck_assert_uint_eq(R.chips[0].chip_id, 3);
+        ck_assert_uint_eq(R.chips[1].chip_id, sentinel_zero(var) ? 0 : 0xFFFFFFFFu);
+        ck_assert_uint_eq(R.chips[15].chip_id, sentinel_zero(var) ? 0 : 0xFFFFFFFFu);
+        /* v4 claims at attach; earlier versions at the first record */
+        ck_assert_int_eq(R.processes[0].pid, variants[var].v == SHML_V4 ? 100 : 0);
+    }
+}
+END_TEST
+
 START_TEST(test_race_v4a_recompute_loses_allocation) {
     /* §7.19: B's recompute_aggregates sums the slots, A records 100 bytes of L1, B stores
      * the stale sum. */
@@ -1081,6 +1164,8 @@ static Suite *shm_model_suite(void) {
     tcase_add_test(tc, test_chip_table_full);
     tcase_add_test(tc, test_process_table_full);
     tcase_add_test(tc, test_process_names);
+    tcase_add_test(tc, test_record_reclaims_cleaned_slot);
+    tcase_add_test(tc, test_initial_chip_slot_holds_device_id);
     tcase_add_test(tc, test_per_pid_off_and_idle_reset);
     tcase_add_test(tc, test_crash_leaks_refcount_v3);
     tcase_add_test(tc, test_v4_reaping_at_attach);
@@ -1098,6 +1183,7 @@ static Suite *shm_model_suite(void) {
     tcase_add_test(tc, test_race_v3_attach_during_creation);
     tcase_add_test(tc, test_race_two_reapers);
     tcase_add_test(tc, test_race_v4a_recompute_loses_allocation);
+    tcase_add_test(tc, test_race_reaper_against_new_claimer);
     suite_add_tcase(s, tc);
     tc = tcase_create("readers");
     tcase_add_test(tc, test_reader_tt_smi_77c4);
