@@ -561,8 +561,11 @@ static void camp_new_failure(campaign *c, const stream *s, const stream *prev, u
         }
         stream removed, rest;
         int have_removed = 0;
-        long fi = camp_one_cause(c, &cur, n, rsig, cls, detail, round == 0 ? fail_record : SIZE_MAX,
-                                 &removed, &have_removed);
+        char rest_detail[256];
+        snprintf(rest_detail, sizeof rest_detail,
+                 "%s in what is left of the stream once the cause of %s is taken out", rsig, sig);
+        long fi = camp_one_cause(c, &cur, n, rsig, cls, round == 0 ? detail : rest_detail,
+                                 round == 0 ? fail_record : SIZE_MAX, &removed, &have_removed);
         if (round == 0)
             first = fi;
         long dropped = have_removed ? fuzz_stream_without(&cur, &removed, &rest) : 0;
@@ -593,7 +596,7 @@ static void status_line(campaign *c, int final) {
     double rate = c->fuzz_seconds > 0 ? (double)c->execs / c->fuzz_seconds : 0.0;
     char line[256];
     snprintf(line, sizeof line,
-             "fuzz: execs %" PRIu64 "  %.0f/s  unique failures %zu (%" PRIu64 " hits)  inconclusive %" PRIu64 "  elapsed %.0fs",
+             "fuzz: execs %" PRIu64 "  %.0f/s  root causes %zu (%" PRIu64 " failing streams)  inconclusive %" PRIu64 "  elapsed %.0fs",
              c->execs, rate, c->nfound, c->failures, c->inconclusive, el);
     if (c->tty)
         fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
@@ -775,7 +778,7 @@ static int camp_exec(campaign *c, const char *cmd, int differential, fuzz_exec *
     cfg.extra_args = cmd ? NULL : reference_args;
     cfg.timeout_ms = (int)c->timeout_ms;
     cfg.oracle = !differential;
-    cfg.check_device_info = cmd ? c->check_device_info : 1;
+    cfg.check_device_info = cmd || differential ? c->check_device_info : 1;
     cfg.background_cleanup = cmd && !fuzz_command_disables_cleanup(cmd);
     cfg.final_check = 1;
     cfg.record_transcript = differential;
@@ -870,6 +873,10 @@ int cmd_fuzz(int argc, char **argv) {
                 proto_rev_get(c.rev)->name, c.server ? c.server : "allocsim-server (reference)",
                 c.vs ? " vs " : "", c.vs ? c.vs : "", feats, c.swarm ? " (swarm)" : "");
     }
+    if (c.vs && !c.check_device_info && !c.quiet)
+        fprintf(stderr, "fuzz: note: DEVICE_INFO replies are not compared in differential mode (a server "
+                        "detects its machine's devices); --check-device-info compares them, e.g. --vs "
+                        "\"allocsim-server --devices PRESET ...\" against a real server on that machine\n");
     clock_gettime(CLOCK_MONOTONIC, &c.start);
     c.last_status = c.start;
     int status = 0;
