@@ -25,6 +25,7 @@ int main(int argc, char **argv) {
         {"fuzz", cmd_fuzz, "fuzz a server with generated message streams"},
         {"import", cmd_import, "import a real server log: lifecycles, dump checks, timeline, stream"},
         {"plot", cmd_plot, "render a memory timeline with gnuplot"},
+        {"shm", cmd_shm, "SHM tracking regions: show, check, clean, record (docs/shm.md)"},
     };
     size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

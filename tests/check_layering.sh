@@ -13,7 +13,7 @@
 set -uo pipefail
 
 MAX_LINES=1200
-folders=(sim harness server fuzz import plots cli)
+folders=(sim harness server fuzz import plots shm cli)
 declare -A allowed=(
   [sim]=""
   [harness]="sim"
@@ -21,7 +21,8 @@ declare -A allowed=(
   [fuzz]="sim harness"
   [import]="sim harness"
   [plots]="sim harness"
-  [cli]="sim harness fuzz import plots"
+  [shm]="sim harness"
+  [cli]="sim harness fuzz import plots shm"
 )
 
 check_tree() {
