@@ -78,7 +78,22 @@ static void render_step(const plan *p, const plan_step *s, sbuf *out) {
             sbuf_printf(out, " -> dram=%" PRIu64 " l1=%" PRIu64 " l1_small=%" PRIu64 " trace=%" PRIu64,
                         s->reply.dram_allocated, s->reply.l1_allocated, s->reply.l1_small_allocated,
                         s->reply.trace_allocated);
+        if (s->has_reply && p->rev >= PROTO_V144)
+            sbuf_printf(out, " cb=%" PRIu64 " kernel=%" PRIu64, s->reply.cb_allocated, s->reply.kernel_allocated);
         sbuf_putc(out, '\n');
+        break;
+    case PROTO_CB_ALLOC:
+    case PROTO_CB_FREE:
+        sbuf_printf(out, "%s dev=%" PRId32 " size=%" PRIu64 " id=%" PRIu64 " proc=%s\n",
+                    m->type == PROTO_CB_ALLOC ? "CB_ALLOC" : "CB_FREE", m->device_id, m->size, m->buffer_id, proc);
+        break;
+    case PROTO_KERNEL_LOAD:
+        sbuf_printf(out, "KERNEL_LOAD dev=%" PRId32 " size=%" PRIu64 " id=%" PRIu64 " type=%s proc=%s\n", m->device_id,
+                    m->size, m->buffer_id, proto_kernel_type_name(m->buffer_type), proc);
+        break;
+    case PROTO_KERNEL_UNLOAD:
+        sbuf_printf(out, "KERNEL_UNLOAD dev=%" PRId32 " size=%" PRIu64 " id=%" PRIu64 " proc=%s\n", m->device_id, m->size,
+                    m->buffer_id, proc);
         break;
     default:
         sbuf_printf(out, "%s dev=%" PRId32 " proc=%s\n", proto_type_name(m->type) ? proto_type_name(m->type) : "TYPE",
@@ -96,6 +111,9 @@ static long render_results(const plan *p, const scn_run_info *info, sbuf *out, s
         const plan_dump *d = &p->dumps[i];
         sbuf_printf(out, "== %s: expected server output\n%s", d->golden_name, sbuf_str(&d->expected));
     }
+    for (size_t i = 0; i < p->nkdumps; i++)
+        sbuf_printf(out, "== kernels %zu (line %d): expected server output\n%s", i + 1, p->kdumps[i].line,
+                    sbuf_str(&p->kdumps[i].expected));
     for (size_t i = 0; i < p->ndumps; i++) {
         const plan_dump *d = &p->dumps[i];
         if (!d->nexpects)
@@ -120,6 +138,16 @@ static long render_results(const plan *p, const scn_run_info *info, sbuf *out, s
             sbuf_release(&why);
         }
         dumpview_release(&v);
+    }
+    for (size_t i = 0; i < p->nchecks; i++) { /* expect query / expect kernels, on the model */
+        const plan_check *c = &p->checks[i];
+        if (c->ok) {
+            sbuf_printf(out, "expect line %d: ok: %s\n", c->line, c->text);
+            (*held)++;
+        } else {
+            sbuf_printf(out, "expect line %d: FAILED: %s\n  %s\n", c->line, c->text, c->why);
+            failed++;
+        }
     }
     for (size_t i = 0; info && i < info->ncaught; i++) {
         sbuf_printf(out, "expect error line %d: ok: %s\n", info->caught[i].line, info->caught[i].message);

@@ -118,6 +118,16 @@ static void start_body(dumpview_parser *p) {
 
 static int dead_line(dumpview_parser *p, const srvline *s, char *err, size_t errlen) {
     dumpview *v = &p->v;
+    if ((s->kind == SRVLINE_DEAD_REMOVED_CBS || s->kind == SRVLINE_DEAD_REMOVED_KERNELS) && v->ndead > 0 &&
+        v->dead[v->ndead - 1].pid == s->pid) {
+        dumpview_dead *d = &v->dead[v->ndead - 1];
+        int cb = s->kind == SRVLINE_DEAD_REMOVED_CBS;
+        *(cb ? &d->cbs : &d->kernels) = s->count;
+        copy_num(cb ? d->cb_mb : d->kernel_mb, &s->num);
+        return 0;
+    }
+    if (s->kind == SRVLINE_DEAD_REMOVED_CBS || s->kind == SRVLINE_DEAD_REMOVED_KERNELS)
+        return 0; /* no PID line before it: not part of a block */
     if (s->kind == SRVLINE_DEAD_REMOVED_BUFFERS && v->ndead > 0 &&
         v->dead[v->ndead - 1].pid == s->pid) {
         v->dead[v->ndead - 1].buffers = s->count;
@@ -196,6 +206,8 @@ static int body_line(dumpview_parser *p, const srvline *s, const char *line, siz
         return 0;
     case SRVLINE_DEAD_PID:
     case SRVLINE_DEAD_REMOVED_BUFFERS:
+    case SRVLINE_DEAD_REMOVED_CBS:
+    case SRVLINE_DEAD_REMOVED_KERNELS:
         return dead_line(p, s, err, errlen);
     default:
         return 0;
@@ -223,7 +235,8 @@ int dumpview_parser_line(dumpview_parser *p, const char *line, size_t len, char 
         }
         return 0;
     case DUMPVIEW_REQUESTED:
-        if (s.kind == SRVLINE_DEAD_PID || s.kind == SRVLINE_DEAD_REMOVED_BUFFERS)
+        if (s.kind == SRVLINE_DEAD_PID || s.kind == SRVLINE_DEAD_REMOVED_BUFFERS ||
+            s.kind == SRVLINE_DEAD_REMOVED_CBS || s.kind == SRVLINE_DEAD_REMOVED_KERNELS)
             return dead_line(p, &s, err, errlen);
         if (s.kind == SRVLINE_DUMP_TITLE)
             start_body(p);
@@ -405,6 +418,12 @@ void dumpview_render(const dumpview *v, dumpview_pid_name_fn name, void *ctx, sb
             sbuf_printf(out, "   PID %s is dead, removing its buffers...\n", pid);
             sbuf_printf(out, "   ✓ Removed %llu buffers (%s MB) from PID %s\n",
                         (unsigned long long)v->dead[i].buffers, v->dead[i].mb, pid);
+            if (v->dead[i].cbs)
+                sbuf_printf(out, "   ✓ Removed %llu CBs (%s MB) from PID %s\n",
+                            (unsigned long long)v->dead[i].cbs, v->dead[i].cb_mb, pid);
+            if (v->dead[i].kernels)
+                sbuf_printf(out, "   ✓ Removed %llu kernels (%s MB) from PID %s\n",
+                            (unsigned long long)v->dead[i].kernels, v->dead[i].kernel_mb, pid);
         }
         sbuf_putc(out, '\n');
     }
@@ -611,6 +630,11 @@ static void compare_dead(const dumpview *e, const mapper *em, const dumpview *a,
             add_diff(d, "dead-process cleanup of %s: expected %llu buffers (%s MB), found %llu "
                      "(%s MB)", name, (unsigned long long)x->buffers, x->mb,
                      (unsigned long long)y->buffers, y->mb);
+        if (x->cbs != y->cbs || x->kernels != y->kernels)
+            add_diff(d, "dead-process cleanup of %s: expected %llu CBs and %llu kernels removed, "
+                     "found %llu and %llu", name, (unsigned long long)x->cbs,
+                     (unsigned long long)x->kernels, (unsigned long long)y->cbs,
+                     (unsigned long long)y->kernels);
     }
     for (size_t j = 0; j < a->ndead; j++) {
         map_pid(am, a->dead[j].pid, name, sizeof name);

@@ -36,6 +36,8 @@ typedef struct {
     int32_t pid;
     uint64_t buffers;     /* "Removed «n» buffers" */
     char mb[32];
+    uint64_t cbs, kernels; /* v144 "Removed «n» CBs" / "Removed «n» kernels" (0: no line) */
+    char cb_mb[32], kernel_mb[32];
 } dumpview_dead;
 
 typedef struct {

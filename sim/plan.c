@@ -30,5 +30,13 @@ void plan_release(plan *p) {
         mem_free(d->golden_name);
     }
     mem_free(p->dumps);
+    for (size_t i = 0; i < p->nkdumps; i++)
+        sbuf_release(&p->kdumps[i].expected);
+    mem_free(p->kdumps);
+    for (size_t i = 0; i < p->nchecks; i++) {
+        mem_free(p->checks[i].text);
+        mem_free(p->checks[i].why);
+    }
+    mem_free(p->checks);
     memset(p, 0, sizeof *p);
 }

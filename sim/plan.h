@@ -47,6 +47,22 @@ typedef struct {
     char *golden_name;   /* label used in the golden file (e.g. "dump 1 (line 42)") */
 } plan_dump;
 
+/* A DUMP_KERNELS report (`dump kernels`): the exact lines the model prints (ages included,
+ * though a comparison ignores them). */
+typedef struct {
+    int line;
+    sbuf expected;
+} plan_kdump;
+
+/* An expectation the interpreter evaluated on the model when it ran (`expect query`, `expect
+ * kernels`): live runs check the same numbers through the exact QUERY-reply comparison. */
+typedef struct {
+    int line;
+    char *text;          /* the statement as written */
+    int ok;
+    char *why;           /* when !ok: what was expected and found */
+} plan_check;
+
 typedef struct {
     proto_rev rev;
     uint64_t seed;
@@ -58,6 +74,10 @@ typedef struct {
     size_t nsteps;
     plan_dump *dumps;    /* owned */
     size_t ndumps;
+    plan_kdump *kdumps;  /* owned */
+    size_t nkdumps;
+    plan_check *checks;  /* owned, in the order they ran */
+    size_t nchecks;
     uint64_t frames;     /* frames sent in total (SEND + DUMP steps) */
     uint64_t digest;     /* XXH3-64 of every encoded frame in order */
 } plan;

@@ -43,8 +43,29 @@ typedef enum {
     SCN_CRASH,         /* crash */
     SCN_EXPECT,        /* expect dump ... */
     SCN_REPEAT,        /* repeat N { ... } */
-    SCN_SEND           /* send alloc|free|query ... (a raw frame) */
+    SCN_SEND,          /* send alloc|free|query|cb_alloc|cb_free|kernel_load|kernel_unload|dump_kernels */
+    SCN_CLIENT,        /* client KEY=VALUE ... (the process's TT-Metal client from here on) */
+    SCN_DUMP_KERNELS   /* dump kernels */
 } scn_op;
+
+/* The TT-Metal client a process runs: which era's messages it sends for CBs and kernels, and
+ * the client faults of the tracking stories (tracking-stories.md). A field of -1 is "not
+ * written" in a `client` statement; SCN_AUTO means "what the revision's era sent". */
+enum { SCN_AUTO = 0 };
+enum { SCN_CB_MSG = 1, SCN_CB_L1 = 2, SCN_CB_NONE = 3 };         /* cbs= */
+enum { SCN_ON = 1, SCN_OFF = 2 };                                /* kernels=, system_kernels=, reports= */
+enum { SCN_DEVS_ALL = 1, SCN_DEVS_DEVICE0 = 2, SCN_DEVS_NONE = 3 }; /* frees=, cb_devices=, kernel_devices= */
+enum { SCN_SIZE_REAL = 1, SCN_SIZE_ZERO = 2 };                   /* cb_free_size=, kernel_size= */
+enum { SCN_LOAD_ONCE = 1, SCN_LOAD_EVERY_RUN = 2 };              /* kernel_load= */
+
+typedef struct {
+    int8_t cbs, kernels, system_kernels, reports;
+    int8_t frees, cb_devices, kernel_devices;
+    int8_t cb_free_size, kernel_size, kernel_load;
+} scn_client;
+
+#define SCN_KERNEL_FABRIC_BYTES 57344u   /* tracking-stories.md §2.2: 2 per device */
+#define SCN_KERNEL_DISPATCH_BYTES 47104u /* 2 per device */
 
 /* A number written as a value (lo == hi) or as a uniform random draw `LO..HI`. */
 typedef struct {
@@ -66,8 +87,16 @@ typedef enum {
     SCN_EXPECT_HAS,        /* expect dump has BUF [ref_count=N] [owner=PROC] */
     SCN_EXPECT_LACKS,      /* expect dump lacks BUF */
     SCN_EXPECT_CLEANED,    /* expect dump cleaned PROC [N buffers] */
-    SCN_EXPECT_MODEL       /* expect dump matches model */
+    SCN_EXPECT_MODEL,      /* expect dump matches model */
+    SCN_EXPECT_QUERY,      /* expect query [on SEL]: dram=SIZE, l1=, l1_small=, trace=, cb=, kernel= */
+    SCN_EXPECT_KTOTAL,     /* expect kernels total N */
+    SCN_EXPECT_KGROUPS,    /* expect kernels [on SEL]: none | N kernels | SIZE bytes */
+    SCN_EXPECT_KHAS,       /* expect kernels has ID [on SEL] [size=SIZE] [owner=PROC] */
+    SCN_EXPECT_KLACKS      /* expect kernels lacks ID [on SEL] */
 } scn_expect_kind;
+
+/* QUERY reply fields an `expect query` can name (bit i of scn_expect.qmask). */
+enum { SCN_Q_DRAM = 0, SCN_Q_L1, SCN_Q_L1_SMALL, SCN_Q_TRACE, SCN_Q_CB, SCN_Q_KERNEL, SCN_Q_COUNT };
 
 /* One expectation on a dump. The parser fills the "as written" part; the interpreter fills
  * the resolved part when it attaches a copy to a plan dump (plan.h). */
@@ -89,6 +118,11 @@ struct scn_expect {
     int32_t ref_count;   /* HAS: -1 when not written */
     char *process;       /* HAS: owner; CLEANED: the dead process; NULL when not written */
     char *buffer_name;   /* HAS / LACKS: as written (PROC.NAME or NAME) */
+    int64_t cbs, kernels; /* CLEANED: removed CBs / kernels (-1 when not written; 0 = no line) */
+    unsigned qmask;      /* QUERY: the fields written */
+    uint64_t q[SCN_Q_COUNT]; /* QUERY: their values */
+    uint64_t kernel_id;  /* KHAS / KLACKS */
+    int has_size;        /* KHAS: size=SIZE (compared as the report prints KB) */
     /* resolved by the interpreter */
     int32_t *devices;    /* GROUPS, HAS, LACKS: devices to check, ascending */
     size_t ndevices;
@@ -124,6 +158,17 @@ struct scn_stmt {
     int32_t send_device;
     uint8_t send_buffer_type;
     uint64_t send_buffer_id;
+    /* PROGRAM: CBs and kernels (a workload's first run) */
+    uint64_t *cbs;       /* per-core CB sizes, placed upward from l1_unreserved_base */
+    size_t ncbs;
+    uint64_t *kernels;   /* kernel binary sizes (default: the binaries), one KERNEL_LOAD each */
+    size_t nkernels;
+    uint8_t kernel_type; /* 0 Application, 1 Fabric, 2 Dispatch */
+    uint32_t cores;      /* cores=N (0: the mesh's l1_banks) */
+    int has_kernel_id;
+    uint64_t kernel_id;  /* kernel_id=N: the first kernel's id */
+    /* CLIENT */
+    scn_client client;
 };
 
 typedef struct {
@@ -143,6 +188,9 @@ typedef struct {
     char *name;          /* `as NAME`, else the preset name */
     int line, col;
     dev_config cfg;      /* preset + overrides, validated */
+    int kernel_per_core; /* kernel_size=per_core: KERNEL_LOAD size = binary x cores */
+    uint32_t eth_cores;  /* Fabric kernel cores (16) */
+    uint32_t dispatch_cores; /* Dispatch kernel cores (2) */
 } scn_mesh;
 
 typedef struct {
@@ -151,6 +199,7 @@ typedef struct {
     proto_rev rev;       /* `protocol REV` (default v72) */
     int has_seed;
     uint64_t seed;       /* `seed N` (default 0) */
+    scn_client client;   /* top-level `client` (every process starts with it; SCN_AUTO fields) */
     scn_mesh *meshes;
     int nmeshes;
     scn_process *procs;

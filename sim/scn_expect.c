@@ -203,6 +203,15 @@ static int eval_cleaned(const struct scn_expect *e, const dumpview *v, dumpview_
                         v->dead[i].buffers);
             return 0;
         }
+        if (e->cbs >= 0 && v->dead[i].cbs != (uint64_t)e->cbs) {
+            sbuf_printf(why, "expected %" PRId64 " CBs removed from %s, found %" PRIu64, e->cbs, e->process, v->dead[i].cbs);
+            return 0;
+        }
+        if (e->kernels >= 0 && v->dead[i].kernels != (uint64_t)e->kernels) {
+            sbuf_printf(why, "expected %" PRId64 " kernels removed from %s, found %" PRIu64, e->kernels, e->process,
+                        v->dead[i].kernels);
+            return 0;
+        }
         return 1;
     }
     sbuf_printf(why, "expected the dump to clean up dead process %s, found %s", e->process,
@@ -251,7 +260,9 @@ int scn_expect_eval(const struct scn_expect *e, const dumpview *actual, dumpview
         sbuf_release(&diff);
         return !differs;
     }
+    default: /* QUERY and kernel-report expectations are evaluated by the interpreter */
+        break;
     }
-    sbuf_puts(why, "expected a known expectation kind, found an invalid one");
+    sbuf_puts(why, "expected an expectation on a DUMP_REMAINING report, found one on a query or a kernel report");
     return 0;
 }

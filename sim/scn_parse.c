@@ -65,7 +65,7 @@ static int parse_mesh_option(parser *ps, dev_config *cfg) {
     if (!k)
         return scnp_expected(ps, "a mesh option (trace_region_size, l1_small_size, dram_banks, dram_bank_size, "
                             "dram_alignment, l1_alignment, l1_size, l1_banks, l1_unreserved_base, profiler, "
-                            "profiler_cores, order, devices) or as NAME");
+                            "profiler_cores, order, devices, kernel_size, eth_cores, dispatch_cores) or as NAME");
     scnp_lex(ps);
     if (!scnp_tok_punct(ps, '='))
         return scnp_expected(ps, "'='");
@@ -156,8 +156,13 @@ static int parse_mesh(parser *ps, int col) {
             return r;
         }
     }
+    scn_mesh km;
+    memset(&km, 0, sizeof km);
+    km.eth_cores = 16;
+    km.dispatch_cores = 2;
     while (ps->tok.kind != TK_EOL) {
-        if (parse_mesh_option(ps, &cfg) < 0) {
+        int k = scnp_parse_mesh_kernel_option(ps, &km);
+        if (k < 0 || (k == 1 && parse_mesh_option(ps, &cfg) < 0)) {
             mem_free(name);
             return -1;
         }
@@ -183,6 +188,9 @@ static int parse_mesh(parser *ps, int col) {
     m->line = ps->line;
     m->col = col;
     m->cfg = cfg;
+    m->kernel_per_core = km.kernel_per_core;
+    m->eth_cores = km.eth_cores;
+    m->dispatch_cores = km.dispatch_cores;
     return 0;
 }
 
@@ -234,6 +242,18 @@ static int parse_top(parser *ps) {
     }
     if (scnp_tok_is(ps, "mesh"))
         return parse_mesh(ps, col);
+    if (scnp_tok_is(ps, "client")) {
+        scnp_lex(ps);
+        scn_client c;
+        if (scnp_parse_client_opts(ps, &c) < 0)
+            return -1;
+        int8_t *dst = (int8_t *)&ps->s->client;
+        const int8_t *src = (const int8_t *)&c;
+        for (size_t i = 0; i < sizeof c; i++)
+            if (src[i] >= 0)
+                dst[i] = src[i];
+        return 0;
+    }
     if (scnp_tok_is(ps, "protocol")) {
         if (ps->s->has_rev)
             return scnp_expected(ps, "one protocol statement, not two");
@@ -258,7 +278,7 @@ static int parse_top(parser *ps) {
         ps->s->has_seed = 1;
         return scnp_expect_eol(ps);
     }
-    return scnp_expected(ps, "protocol, seed, mesh or process");
+    return scnp_expected(ps, "protocol, seed, mesh, client or process");
 }
 
 /* Checks the text before parsing: UTF-8, no NUL. */

@@ -29,6 +29,8 @@ void scnp_stmts_release(scn_stmt *v, size_t n) {
 
 static void stmt_release(scn_stmt *st) {
     mem_free(st->binaries);
+    mem_free(st->cbs);
+    mem_free(st->kernels);
     mem_free(st->text);
     mem_free(st->expect_error);
     if (st->expect) {
@@ -36,6 +38,18 @@ static void stmt_release(scn_stmt *st) {
         mem_free(st->expect);
     }
     scnp_stmts_release(st->body, st->nbody);
+}
+
+static int push_stmt(parser *ps, scn_stmt *st);
+static void stmt_init(parser *ps, scn_stmt *st, scn_op op, int col);
+static int parse_devsel(parser *ps, scn_devsel *sel);
+static int add_fixup(parser *ps, struct scn_expect *e, const char *p, size_t len, int is_process, int col);
+
+int scnp_push_stmt(parser *ps, scn_stmt *st) { return push_stmt(ps, st); }
+void scnp_stmt_init(parser *ps, scn_stmt *st, scn_op op, int col) { stmt_init(ps, st, op, col); }
+int scnp_parse_devsel(parser *ps, scn_devsel *sel) { return parse_devsel(ps, sel); }
+int scnp_add_fixup(parser *ps, struct scn_expect *e, const char *p, size_t len, int is_process, int col) {
+    return add_fixup(ps, e, p, len, is_process, col);
 }
 
 /* Appends st to the innermost open block (taking ownership, also on failure). */
@@ -198,49 +212,6 @@ static int parse_buffer_ref(parser *ps, scn_op op, int col) {
     return push_stmt(ps, &st);
 }
 
-static int parse_program(parser *ps, int col) {
-    scn_stmt st;
-    stmt_init(ps, &st, SCN_PROGRAM, col);
-    scnp_lex(ps);
-    if (!scnp_is_name(&ps->tok))
-        return scnp_expected(ps, "a program name");
-    scn_process *p = scnp_cur_proc(ps);
-    if ((st.slot = scnp_name_slot(ps, NAMES_PROGRAMS, &p->programs, &p->nprograms)) < 0)
-        return scnp_oom(ps);
-    scnp_lex(ps);
-    if (ps->tok.kind != TK_EOL) {
-        if (scnp_take_key(ps, "binary") < 0)
-            return -1;
-        for (;;) {
-            uint64_t v;
-            int c = ps->tok.col;
-            if (scnp_take_size(ps, &v) < 0) {
-                mem_free(st.binaries);
-                return -1;
-            }
-            if (v == 0) {
-                mem_free(st.binaries);
-                return scnp_fail_at(ps, ps->line, c, "expected a binary size above 0, found 0");
-            }
-            uint64_t *nv = mem_realloc(st.binaries, sizeof *nv * (st.nbinaries + 1));
-            if (!nv) {
-                mem_free(st.binaries);
-                return scnp_oom(ps);
-            }
-            st.binaries = nv;
-            st.binaries[st.nbinaries++] = v;
-            if (!scnp_tok_punct(ps, ','))
-                break;
-            scnp_lex(ps);
-        }
-    }
-    if (scnp_expect_eol(ps) < 0) {
-        mem_free(st.binaries);
-        return -1;
-    }
-    return push_stmt(ps, &st);
-}
-
 /* A trace id: a word or a plain number, kept as text. create: begin may add a new slot. */
 static int take_trace(parser *ps, int create, int *slot) {
     scn_process *p = scnp_cur_proc(ps);
@@ -353,7 +324,7 @@ static int parse_send(parser *ps, int col) {
     else if (scnp_tok_is(ps, "query"))
         st.send_type = PROTO_QUERY;
     else
-        return scnp_expected(ps, "alloc, free or query");
+        return scnp_parse_send_cbk(ps, &st);
     scnp_lex(ps);
     if (!scnp_tok_is(ps, "dev"))
         return scnp_expected(ps, "dev N");
@@ -537,14 +508,22 @@ static int parse_expect_dump(parser *ps, struct scn_expect *e) {
         scnp_lex(ps);
         if (scnp_tok_punct(ps, ':'))
             scnp_lex(ps);
-        if (ps->tok.kind != TK_EOL) {
+        while (ps->tok.kind != TK_EOL) {
+            if (scnp_tok_punct(ps, ',')) {
+                scnp_lex(ps);
+                continue;
+            }
             uint64_t n;
-            if (scnp_take_uint(ps, INT64_MAX, "a number of buffers", &n) < 0)
+            if (scnp_take_uint(ps, INT64_MAX, "a number of buffers, CBs or kernels", &n) < 0)
                 return -1;
-            if (!scnp_tok_is(ps, "buffers") && !scnp_tok_is(ps, "buffer"))
-                return scnp_expected(ps, "'buffers'");
+            int64_t *dst = scnp_tok_is(ps, "buffers") || scnp_tok_is(ps, "buffer") ? &e->count
+                           : scnp_tok_is(ps, "cbs") || scnp_tok_is(ps, "cb")       ? &e->cbs
+                           : scnp_tok_is(ps, "kernels") || scnp_tok_is(ps, "kernel") ? &e->kernels
+                                                                                     : NULL;
+            if (!dst || *dst >= 0)
+                return scnp_expected(ps, "'buffers', 'cbs' or 'kernels' (each at most once)");
             scnp_lex(ps);
-            e->count = (int64_t)n;
+            *dst = (int64_t)n;
         }
     } else {
         e->kind = SCN_EXPECT_GROUPS;
@@ -583,8 +562,9 @@ static int parse_expect(parser *ps, int col) {
         ps->pending_col = col;
         return 0;
     }
-    if (!scnp_tok_is(ps, "dump"))
-        return scnp_expected(ps, "dump or error");
+    int ext = scnp_tok_is(ps, "query") ? 1 : scnp_tok_is(ps, "kernels") ? 2 : 0;
+    if (!ext && !scnp_tok_is(ps, "dump"))
+        return scnp_expected(ps, "dump, query, kernels or error");
     scnp_lex(ps);
     scn_stmt st;
     stmt_init(ps, &st, SCN_EXPECT, col);
@@ -597,6 +577,7 @@ static int parse_expect(parser *ps, int col) {
     e->count = -1;
     e->ref_count = -1;
     e->ref_proc = e->ref_slot = -1;
+    e->cbs = e->kernels = -1;
     st.expect = e;
     /* The text of the statement, from `expect` to the comment. */
     size_t from = (size_t)col - 1, to = from;
@@ -605,7 +586,8 @@ static int parse_expect(parser *ps, int col) {
     while (to > from && (ps->lp[to - 1] == ' ' || ps->lp[to - 1] == '\t'))
         to--;
     size_t fix_before = ps->nfix;
-    if (!(e->text = mem_strndup(ps->lp + from, to - from)) || parse_expect_dump(ps, e) < 0) {
+    if (!(e->text = mem_strndup(ps->lp + from, to - from)) ||
+        (ext ? scnp_parse_expect_ext(ps, e, ext) : parse_expect_dump(ps, e)) < 0) {
         int was_oom = e->text == NULL;
         /* Fixups already registered point at e: drop them before releasing it. */
         while (ps->nfix > fix_before)
@@ -634,7 +616,9 @@ int scnp_parse_statement(parser *ps) {
     if (scnp_tok_is(ps, "free"))
         return parse_buffer_ref(ps, SCN_FREE, col);
     if (scnp_tok_is(ps, "program"))
-        return parse_program(ps, col);
+        return scnp_parse_program(ps, col);
+    if (scnp_tok_is(ps, "client"))
+        return scnp_parse_client_stmt(ps, col);
     if (scnp_tok_is(ps, "trace"))
         return parse_trace(ps, col);
     if (scnp_tok_is(ps, "decode"))
@@ -645,8 +629,22 @@ int scnp_parse_statement(parser *ps) {
         return parse_send(ps, col);
     if (scnp_tok_is(ps, "close"))
         return parse_simple(ps, SCN_CLOSE, col);
-    if (scnp_tok_is(ps, "dump"))
-        return parse_simple(ps, SCN_DUMP, col);
+    if (scnp_tok_is(ps, "dump")) {
+        scnp_lex(ps);
+        if (scnp_tok_is(ps, "kernels")) {
+            scn_stmt st;
+            stmt_init(ps, &st, SCN_DUMP_KERNELS, col);
+            scnp_lex(ps);
+            if (scnp_expect_eol(ps) < 0)
+                return -1;
+            return push_stmt(ps, &st);
+        }
+        scn_stmt st;
+        stmt_init(ps, &st, SCN_DUMP, col);
+        if (ps->tok.kind != TK_EOL)
+            return scnp_expected(ps, "end of line or 'kernels'");
+        return push_stmt(ps, &st);
+    }
     if (scnp_tok_is(ps, "exit") || scnp_tok_is(ps, "crash")) {
         scn_op op = scnp_tok_is(ps, "exit") ? SCN_EXIT : SCN_CRASH;
         if (ps->depth > 0)
@@ -757,5 +755,5 @@ int scnp_parse_statement(parser *ps) {
         return push_stmt(ps, &st);
     }
     return scnp_expected(ps, "a statement (open, alloc, free, program, clear, trace, decode, wait, query, dump, "
-                        "phase, expect, repeat, send, close, exit, crash or process)");
+                        "phase, expect, repeat, send, client, close, exit, crash or process)");
 }

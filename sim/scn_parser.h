@@ -1,5 +1,6 @@
 /* scn_parser: the parser's internal state, shared by the three files of the scenario parser.
  *
+ * (sim/scn_parse_cbk.c adds the CB and kernel statements.)
  * sim/scn_lex.c cuts lines into tokens and reads numbers, units and names; sim/scn_parse_stmt.c
  * parses the statements of a process body (alloc, program, trace, decode, send, expect, ...);
  * sim/scn_parse.c parses the top level (protocol, seed, mesh, process), checks the encoding,
@@ -119,5 +120,23 @@ int scnp_is_name(const token *t);
 scn_process *scnp_cur_proc(parser *ps);
 void scnp_stmts_release(scn_stmt *v, size_t n);
 int scnp_parse_statement(parser *ps);
+int scnp_push_stmt(parser *ps, scn_stmt *st);
+void scnp_stmt_init(parser *ps, scn_stmt *st, scn_op op, int col);
+int scnp_parse_devsel(parser *ps, scn_devsel *sel);
+int scnp_add_fixup(parser *ps, struct scn_expect *e, const char *p, size_t len, int is_process, int col);
+
+/* sim/scn_parse_cbk.c: programs with CBs and kernels, `client`, the CB/kernel raw frames,
+ * `expect query` and `expect kernels`, the kernel mesh options. */
+int scnp_parse_program(parser *ps, int col);
+int scnp_parse_client_stmt(parser *ps, int col);
+/* Reads KEY=VALUE pairs to the end of the line into c (fields not written stay -1). */
+int scnp_parse_client_opts(parser *ps, scn_client *c);
+/* After `send`: cb_alloc, cb_free, kernel_load, kernel_unload or dump_kernels (st set up). */
+int scnp_parse_send_cbk(parser *ps, scn_stmt *st);
+/* After `expect query` (ext 1) or `expect kernels` (ext 2). */
+int scnp_parse_expect_ext(parser *ps, struct scn_expect *e, int ext);
+/* A mesh option of the kernel model: returns 1 if the current word is none of them. */
+int scnp_parse_mesh_kernel_option(parser *ps, scn_mesh *m);
+
 
 #endif

@@ -99,7 +99,7 @@ static void digest_flush(run *r) {
     }
 }
 
-static uint8_t *digest_slot(run *r, size_t n) {
+uint8_t *scnr_digest_slot(run *r, size_t n) {
     if (r->batch_len + n > sizeof r->batch)
         digest_flush(r);
     uint8_t *f = r->batch + r->batch_len;
@@ -109,7 +109,7 @@ static uint8_t *digest_slot(run *r, size_t n) {
 
 /* Applies one already-encoded frame to the ledger; records the step and the timeline.
  * kind is PLAN_SEND or PLAN_DUMP. */
-static int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind, int dump) {
+int scnr_apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind, int dump) {
     r->p->frames++;
     proto_msg reply;
     int res = ledger_apply(r->led, m, &reply);
@@ -138,7 +138,7 @@ static int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg
     return 0;
 }
 
-static int frame_limit(run *r, const scn_stmt *st) {
+int scnr_frame_limit(run *r, const scn_stmt *st) {
     if (r->o->max_frames && r->p->frames >= r->o->max_frames) {
         scnr_fail(r, st, "stopped after %" PRIu64 " frames: the run's frame limit (--max-frames)", r->o->max_frames);
         return -2;
@@ -148,12 +148,12 @@ static int frame_limit(run *r, const scn_stmt *st) {
 
 /* Encodes, hashes and applies one frame from process pr at the current time. */
 int scnr_send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, plan_kind kind, int dump) {
-    if (frame_limit(r, st) < 0)
+    if (scnr_frame_limit(r, st) < 0)
         return -2;
     m->process_id = pr->pid;
     m->timestamp = r->now;
-    proto_encode(r->rev, m, digest_slot(r, r->ri->frame_size));
-    return apply_frame(r, pr, st, m, kind, dump);
+    proto_encode(r->rev, m, scnr_digest_slot(r, r->ri->frame_size));
+    return scnr_apply_frame(r, pr, st, m, kind, dump);
 }
 
 /* ---- devices -------------------------------------------------------------------------- */
@@ -233,10 +233,17 @@ int scnr_send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh *
         int d = cfg->device_order[i];
         if (!scnr_bit_has(devs, d))
             continue;
-        if (frame_limit(r, st) < 0)
+        if (pr->free_filter && (type == PROTO_ALLOC || type == PROTO_FREE)) {
+            if (pr->client.reports == SCN_OFF)
+                continue;
+            if (type == PROTO_FREE && pr->client.frees != SCN_DEVS_ALL &&
+                (pr->client.frees == SCN_DEVS_NONE || d != scnr_lowest_device(devs)))
+                continue;
+        }
+        if (scnr_frame_limit(r, st) < 0)
             return -2;
         msg.device_id = d;
-        uint8_t *f = digest_slot(r, fs);
+        uint8_t *f = scnr_digest_slot(r, fs);
         if (!encoded) {
             proto_encode(r->rev, &msg, first);
             encoded = 1;
@@ -244,7 +251,7 @@ int scnr_send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh *
         memcpy(f, first, fs);
         for (int k = 0; k < 4; k++)
             f[FRAME_DEVICE_ID_OFFSET + k] = (uint8_t)((uint32_t)d >> (8 * k));
-        int rc = apply_frame(r, pr, st, &msg, PLAN_SEND, -1);
+        int rc = scnr_apply_frame(r, pr, st, &msg, PLAN_SEND, -1);
         if (rc < 0)
             return rc;
     }
@@ -321,6 +328,9 @@ static int exec_open(run *r, run_proc *pr, const scn_stmt *st) {
     }
     pr->mesh = m;
     pr->last_mesh = st->slot;
+    int src = scnr_system_kernels(r, pr, st, 1);
+    if (src < 0)
+        return src;
     if (r->o->timeline) {
         const uint64_t cap[TIMELINE_NREGIONS] = {
             m->layout.region[DEV_REGION_DRAM].size * cfg->dram_banks, m->layout.region[DEV_REGION_L1].size * cfg->l1_banks,
@@ -410,6 +420,7 @@ static int exec_query(run *r, run_proc *pr, const scn_stmt *st) {
         int rc = scnr_send_frame(r, pr, st, &m, PLAN_SEND, -1);
         if (rc < 0)
             return rc;
+        scnr_query_record(r, pr, d);
     }
     return 0;
 }
@@ -470,9 +481,17 @@ static int exec(run *r, run_proc *pr, const scn_stmt *st, uint64_t *dur) {
     }
     case SCN_EXPECT:
         *dur = 0;
+        if (st->expect->kind >= SCN_EXPECT_QUERY)
+            return scnr_exec_expect_ext(r, pr, st);
         return scnr_exec_expect(r, pr, st);
     case SCN_SEND:
         return exec_send(r, pr, st);
+    case SCN_CLIENT:
+        *dur = 0;
+        scnr_client_set(r, pr, &st->client);
+        return 0;
+    case SCN_DUMP_KERNELS:
+        return scnr_exec_dump_kernels(r, pr, st);
     case SCN_REPEAT:
         break;
     }
@@ -608,6 +627,7 @@ static void procs_release(run *r) {
         mem_free(r->procs[i].bufs);
         mem_free(r->procs[i].progs);
         mem_free(r->procs[i].traces);
+        mem_free(r->procs[i].qlast);
     }
     mem_free(r->procs);
     r->procs = NULL;
@@ -635,7 +655,9 @@ static int setup(run *r, uint64_t seed) {
         pr->index = i;
         pr->capturing = -1;
         pr->last_dump = -1;
+        pr->last_kdump = -1;
         pr->last_mesh = -1;
+        scnr_client_set(r, pr, &s->client);
         pr->stack[0] = (run_frame){d->stmts, d->nstmts, 0, 1};
         rng_init(&pr->sizes, seed, rng_stream_id("sizes") + (uint64_t)i);
         rng_init(&pr->times, seed, rng_stream_id("times") + (uint64_t)i);
@@ -673,6 +695,7 @@ int scn_run(const scn_script *s, const scn_run_opts *o, plan *out, scn_run_info 
     r.ri = proto_rev_get(r.rev);
     r.p = out;
     r.info = info;
+    r.next_kernel_id = 1;
     memset(out, 0, sizeof *out);
     if (info)
         memset(info, 0, sizeof *info);

@@ -1,10 +1,9 @@
 /* scn_run_dump: dumps and expectations for the interpreter (scn_run_int.h).
  *
  * Expected dump text: the ledger renders lines only when it has an emit callback, and the
- * fast path has none. At a dump the registry is copied into a temporary ledger that has one,
- * by replaying each entry as ALLOCs (first ALLOC = saved size, type and owner, then one
- * per extra reference), and that ledger handles the DUMP_REMAINING; the run's own ledger
- * then handles the same frame silently, which applies the dead-PID cleanup to it.
+ * fast path has none. At a dump the run's ledger gets one for the DUMP_REMAINING frame only,
+ * so the report, its dead-PID cleanup and the CB and kernel lines of that cleanup are exactly
+ * what the ledger (the v144 server's model) prints.
  * Expectations are copied, resolved (devices, addresses) and attached to the process's
  * latest dump.
  */
@@ -25,48 +24,12 @@ int scnr_is_dead(void *ctx, int32_t pid) {
     return 0; /* a pid the scenario does not own (raw frames): alive, like an unrelated process */
 }
 
-typedef struct {
-    sbuf *out;
-    int on;
-} capture;
-
-static void capture_line(void *ctx, ledger_stream stream, const char *line, size_t len) {
-    capture *c = ctx;
+void scnr_capture_line(void *ctx, ledger_stream stream, const char *line, size_t len) {
+    scnr_capture *c = ctx;
     if (!c->on || stream != LEDGER_STDOUT)
         return;
     sbuf_append(c->out, line, len);
     sbuf_putc(c->out, '\n');
-}
-
-/* The lines the server prints for this DUMP_REMAINING, from a copy of the registry. */
-static int render_dump(run *r, const proto_msg *dump_msg, sbuf *out) {
-    ledger_entry *ents = NULL;
-    size_t n = ledger_entries(r->led, &ents);
-    if (n == (size_t)-1)
-        return -1;
-    capture cap = {out, 0};
-    ledger_config cfg = {.rev = r->rev, .emit = capture_line, .emit_ctx = &cap, .is_dead = scnr_is_dead, .dead_ctx = r};
-    ledger *tmp = ledger_new(&cfg);
-    int rc = tmp ? 0 : -1;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        proto_msg m;
-        memset(&m, 0, sizeof m);
-        m.type = PROTO_ALLOC;
-        m.device_id = ents[i].device_id;
-        m.size = ents[i].size;
-        m.buffer_type = ents[i].buffer_type;
-        m.process_id = ents[i].owner_pid;
-        m.buffer_id = ents[i].buffer_id;
-        for (int32_t k = 0; k < ents[i].ref_count && rc == 0; k++)
-            rc = ledger_apply(tmp, &m, NULL) < 0 ? -1 : 0;
-    }
-    if (rc == 0) {
-        cap.on = 1;
-        rc = ledger_apply(tmp, dump_msg, NULL) < 0 ? -1 : 0;
-    }
-    ledger_free(tmp);
-    mem_free(ents);
-    return rc || sbuf_failed(out) ? -1 : 0;
 }
 
 int scnr_exec_dump(run *r, run_proc *pr, const scn_stmt *st) {
@@ -95,10 +58,18 @@ int scnr_exec_dump(run *r, run_proc *pr, const scn_stmt *st) {
     int rc = scnr_phase(r, pr, st, "dump");
     if (rc < 0)
         return rc;
-    if (r->o->expected_text && render_dump(r, &m, &d->expected) < 0)
-        return scnr_oom(r, st);
-    if ((rc = scnr_send_frame(r, pr, st, &m, PLAN_DUMP, (int)(p->ndumps - 1))) < 0)
+    /* The run's own ledger renders the report while it handles the frame (and its dead-PID
+     * cleanup, CB and kernel lines included); the fast path renders nothing otherwise. */
+    scnr_capture cap = {&d->expected, 1};
+    if (r->o->expected_text)
+        ledger_set_emit(r->led, scnr_capture_line, &cap);
+    rc = scnr_send_frame(r, pr, st, &m, PLAN_DUMP, (int)(p->ndumps - 1));
+    if (r->o->expected_text)
+        ledger_set_emit(r->led, NULL, NULL);
+    if (rc < 0)
         return rc;
+    if (sbuf_failed(&d->expected))
+        return scnr_oom(r, st);
     pr->last_dump = (long)(p->ndumps - 1);
     if (r->o->timeline) /* the dead-PID cleanup may have changed any device */
         for (int dv = 0; dv < DEV_MAX_DEVICES; dv++)

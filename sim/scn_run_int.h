@@ -35,6 +35,12 @@ typedef struct {
 typedef struct {
     int live;
     uint64_t addr, size, serial;
+    int has_binary;           /* a kernel-binary buffer was allocated (binary=) */
+    const scn_stmt *decl;     /* the statement that loaded it (its CBs and kernels) */
+    uint64_t kid;             /* id of its first kernel */
+    uint8_t cb_mode;          /* what its load sent for CBs: SCN_CB_MSG, SCN_CB_L1, SCN_CB_NONE */
+    uint8_t ksent, kzero;     /* KERNEL_LOADs sent; with size 0 (client kernel_size=zero) */
+    uint64_t cbdevs[NDEVWORDS], kdevs[NDEVWORDS];
 } run_prog;
 
 typedef struct {
@@ -70,6 +76,14 @@ typedef struct {
     run_trace *traces;
     int capturing; /* trace slot, -1 */
     long last_dump;
+    scn_client client;  /* resolved: no SCN_AUTO left */
+    int free_filter;    /* client frees != all or reports off: scnr_send_to_mesh filters */
+    uint64_t sys_kid;   /* ids sys_kid .. sys_kid + 3 of the system kernels, 0 = none loaded */
+    uint64_t sys_size[2]; /* Fabric and Dispatch KERNEL_LOAD sizes */
+    uint64_t sysdevs[NDEVWORDS];
+    ledger_counters *qlast; /* latest QUERY reply per device (lazily allocated) */
+    uint64_t qhave[NDEVWORDS];
+    long last_kdump;    /* index into plan.kdumps, -1 none */
     run_frame stack[SCN_MAX_DEPTH + 1];
     int depth;
     rng sizes, times;
@@ -91,6 +105,8 @@ typedef struct {
     uint64_t now;
     uint64_t serial;
     uint64_t statements; /* executed so far, for max_statements */
+    uint64_t next_kernel_id; /* kernel ids: one run-wide counter, from 1 */
+    size_t cap_kdumps;
     size_t cap_steps, cap_dumps;
     uint64_t touched[NDEVWORDS]; /* devices that ever got a frame (timeline after cleanup) */
     char msg[768];
@@ -108,6 +124,14 @@ static inline void scnr_all_mesh_devices(const run_mesh *m, uint64_t out[NDEVWOR
 
 static inline uint64_t scnr_round_up(uint64_t v, uint64_t a) {
     return v % a ? (v > UINT64_MAX - a ? UINT64_MAX : v + a - v % a) : v;
+}
+
+/* The lowest device id of a set (the mesh's reference device for device0 faults), or -1. */
+static inline int scnr_lowest_device(const uint64_t bits[NDEVWORDS]) {
+    for (int i = 0; i < NDEVWORDS; i++)
+        if (bits[i])
+            return i * 64 + __builtin_ctzll(bits[i]);
+    return -1;
 }
 
 static inline uint64_t scnr_draw(rng *g, scn_range v) { return v.lo == v.hi ? v.lo : rng_between(g, v.lo, v.hi); }
@@ -144,6 +168,26 @@ run_mesh *scnr_need_mesh(run *r, run_proc *pr, const scn_stmt *st, const char *w
 void scnr_mesh_free(run_mesh *m);
 int scnr_free_buffer(run *r, run_proc *pr, const scn_stmt *st, run_buf *b);
 
+uint8_t *scnr_digest_slot(run *r, size_t n);
+int scnr_frame_limit(run *r, const scn_stmt *st);
+int scnr_apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind, int dump);
+
+/* ---- scn_run_cbk.c: CBs, kernels, the client, queries and kernel reports -------------- */
+
+/* Resolves a client's SCN_AUTO fields for the revision (its era) into pr->client. */
+void scnr_client_set(run *r, run_proc *pr, const scn_client *c);
+/* A program's first run (load = 1): CB and kernel messages per device; a cached run (load = 0)
+ * resends the KERNEL_LOADs when the client loads on every run. */
+int scnr_program_load(run *r, run_proc *pr, const scn_stmt *st, run_prog *g, int first);
+/* The CB frees and kernel unloads of a program being destroyed. */
+int scnr_program_unload(run *r, run_proc *pr, const scn_stmt *st, run_prog *g);
+/* System kernels (Fabric, Dispatch) at open (load = 1) and close (load = 0). */
+int scnr_system_kernels(run *r, run_proc *pr, const scn_stmt *st, int load);
+void scnr_query_record(run *r, run_proc *pr, int32_t dev);
+int scnr_exec_dump_kernels(run *r, run_proc *pr, const scn_stmt *st);
+/* expect query / expect kernels: evaluated on the model now, recorded as a plan check. */
+int scnr_exec_expect_ext(run *r, run_proc *pr, const scn_stmt *st);
+
 /* ---- scn_run_prog.c: programs, traces, decode, close ---------------------------------- */
 
 int scnr_exec_program(run *r, run_proc *pr, const scn_stmt *st);
@@ -156,6 +200,12 @@ int scnr_exec_decode(run *r, run_proc *pr, const scn_stmt *st, uint64_t *dur);
 
 /* The ledger's liveness predicate: a pid of a process that exited or crashed is dead. */
 int scnr_is_dead(void *ctx, int32_t pid);
+/* A ledger emit callback appending the stdout lines to out while on. */
+typedef struct {
+    sbuf *out;
+    int on;
+} scnr_capture;
+void scnr_capture_line(void *ctx, ledger_stream stream, const char *line, size_t len);
 int scnr_exec_dump(run *r, run_proc *pr, const scn_stmt *st);
 int scnr_exec_expect(run *r, run_proc *pr, const scn_stmt *st);
 

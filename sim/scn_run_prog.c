@@ -21,45 +21,63 @@ int scnr_exec_program(run *r, run_proc *pr, const scn_stmt *st) {
         return -1;
     run_prog *g = &pr->progs[st->slot];
     const char *name = pr->decl->programs[st->slot];
-    if (g->live)
-        return 0; /* program cache hit: nothing is loaded, nothing reported */
-    if (st->nbinaries == 0)
+    if (g->live) /* program cache hit: nothing is loaded (unless the client reloads kernels) */
+        return scnr_program_load(r, pr, st, g, 0);
+    if (st->nbinaries == 0 && st->ncbs == 0 && st->nkernels == 0)
         return scnr_fail(r, st, "expected binary=SIZE for program %s, found a program that is not cached", name);
     if (pr->capturing >= 0)
         return scnr_fail(r, st, "expected kernel binaries of program %s to be loaded before trace capture, found trace %s "
                               "being captured (loading binaries during capture is fatal in TT-Metal)",
                        name, pr->decl->traces[pr->capturing]);
-    uint64_t smax = 0;
-    for (size_t i = 0; i < st->nbinaries; i++)
-        smax = st->binaries[i] > smax ? st->binaries[i] : smax;
     const dev_config *cfg = scnr_mesh_cfg(m);
     uint64_t devs[NDEVWORDS];
     scnr_all_mesh_devices(m, devs);
-    uint64_t per_bank = dev_bank_footprint(cfg, DEV_REGION_DRAM, smax, PROGRAM_PAGE_SIZE, 0);
-    uint64_t addr;
-    int rc = scnr_mesh_allocate(r, st, m, DEV_REGION_DRAM, smax, per_bank, 0, devs, &addr);
-    if (rc < 0)
-        return rc;
-    /* The binary buffer, then per program a view at the same address, destroyed at once. */
-    if ((rc = scnr_send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, smax, PROTO_BUF_DRAM, addr)) < 0)
-        return rc;
-    for (size_t i = 0; i < st->nbinaries; i++) {
-        if ((rc = scnr_send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, st->binaries[i], PROTO_BUF_DRAM, addr)) < 0 ||
-            (rc = scnr_send_to_mesh(r, pr, st, m, devs, PROTO_FREE, 0, 0, addr)) < 0)
+    /* CBs must fit below the L1_SMALL region (TT-Metal checks them against the lowest L1
+     * buffer at enqueue time). */
+    uint64_t cb_end = cfg->l1_unreserved_base;
+    for (size_t i = 0; i < st->ncbs; i++) {
+        cb_end = scnr_round_up(cb_end, cfg->dram_alignment);
+        cb_end = st->cbs[i] > UINT64_MAX - cb_end ? UINT64_MAX : cb_end + st->cbs[i];
+    }
+    uint64_t l1_top = cfg->l1_size_per_core - cfg->l1_small_size;
+    if (cb_end > l1_top)
+        return scnr_fail(r, st, "out of memory: CBs of program %s end at %" PRIu64 ", beyond L1 (%" PRIu64 " bytes per core)",
+                         name, cb_end, l1_top);
+    uint64_t smax = 0, addr = 0;
+    int rc;
+    if (st->nbinaries) {
+        for (size_t i = 0; i < st->nbinaries; i++)
+            smax = st->binaries[i] > smax ? st->binaries[i] : smax;
+        uint64_t per_bank = dev_bank_footprint(cfg, DEV_REGION_DRAM, smax, PROGRAM_PAGE_SIZE, 0);
+        rc = scnr_mesh_allocate(r, st, m, DEV_REGION_DRAM, smax, per_bank, 0, devs, &addr);
+        if (rc < 0)
             return rc;
+        /* The binary buffer, then per program a view at the same address, destroyed at once. */
+        if ((rc = scnr_send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, smax, PROTO_BUF_DRAM, addr)) < 0)
+            return rc;
+        for (size_t i = 0; i < st->nbinaries; i++) {
+            if ((rc = scnr_send_to_mesh(r, pr, st, m, devs, PROTO_ALLOC, st->binaries[i], PROTO_BUF_DRAM, addr)) < 0 ||
+                (rc = scnr_send_to_mesh(r, pr, st, m, devs, PROTO_FREE, 0, 0, addr)) < 0)
+                return rc;
+        }
     }
     g->live = 1;
+    g->has_binary = st->nbinaries > 0;
     g->addr = addr;
     g->size = smax;
     g->serial = r->serial++;
-    return 0;
+    g->decl = st;
+    return scnr_program_load(r, pr, st, g, 1);
 }
 
-static int free_program(run *r, run_proc *pr, const scn_stmt *st, run_prog *g) {
+int free_program(run *r, run_proc *pr, const scn_stmt *st, run_prog *g) {
     uint64_t devs[NDEVWORDS];
     scnr_all_mesh_devices(pr->mesh, devs);
-    alloc_deallocate(pr->mesh->region[DEV_REGION_DRAM], g->addr);
     g->live = 0;
+    int rc = scnr_program_unload(r, pr, st, g);
+    if (rc < 0 || !g->has_binary)
+        return rc;
+    alloc_deallocate(pr->mesh->region[DEV_REGION_DRAM], g->addr);
     return scnr_send_to_mesh(r, pr, st, pr->mesh, devs, PROTO_FREE, 0, 0, g->addr);
 }
 
@@ -132,6 +150,8 @@ int scnr_exec_close(run *r, run_proc *pr, const scn_stmt *st) {
             rc = free_trace(r, pr, st, &pr->traces[list[i].slot]);
     }
     mem_free(list);
+    if (rc == 0)
+        rc = scnr_system_kernels(r, pr, st, 0);
     pr->capturing = -1;
     scnr_mesh_free(pr->mesh);
     pr->mesh = NULL;

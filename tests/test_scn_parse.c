@@ -150,13 +150,13 @@ START_TEST(errors_name_file_line_column_expected_and_found) {
     PARSE_ERR("mesh t3k trace_region=1\n",
               "t.scn:1:10: expected a mesh option (trace_region_size, l1_small_size, dram_banks, dram_bank_size, "
               "dram_alignment, l1_alignment, l1_size, l1_banks, l1_unreserved_base, profiler, profiler_cores, order, "
-              "devices) or as NAME, found 'trace_region'");
+              "devices, kernel_size, eth_cores, dispatch_cores) or as NAME, found 'trace_region'");
     PARSE_ERR("mesh t3k profiler=yes\n", "t.scn:1:19: expected on or off, found 'yes'");
     PARSE_ERR("protocol v99\n",
               "t.scn:1:10: expected a protocol revision (v72, v112, v112-hex, v144, v144-256), found 'v99'");
     PARSE_ERR("process p\n  jump 3\n",
               "t.scn:2:3: expected a statement (open, alloc, free, program, clear, trace, decode, wait, query, dump, "
-              "phase, expect, repeat, send, close, exit, crash or process), found 'jump'");
+              "phase, expect, repeat, send, client, close, exit, crash or process), found 'jump'");
     PARSE_ERR("mesh t3k\nprocess p\n  alloc w DRAM 2XiB\n",
               "t.scn:3:16: expected a size unit B, KiB, MiB, GiB, TiB, KB, MB, GB or TB, found '2XiB'");
     PARSE_ERR("mesh t3k\nprocess p\n  alloc w DRAM 1MiB pages=4\n",
@@ -199,9 +199,9 @@ START_TEST(errors_name_file_line_column_expected_and_found) {
               "t.scn:1:1: expected a valid mesh configuration, found dram_banks must be at least 1");
     PARSE_ERR("process p\n  phase caf\xe9\n", "t.scn:2:12: expected UTF-8 text, found byte 0xe9");
     PARSE_ERR("process p\n  phase \xed\xa0\x80\n", "t.scn:2:9: expected UTF-8 text, found byte 0xed");
-    PARSE_ERR("process p\n  dump \xc3\xa9\n", "t.scn:2:8: expected end of line, found '\xc3\xa9'");
+    PARSE_ERR("process p\n  dump \xc3\xa9\n", "t.scn:2:8: expected end of line or 'kernels', found '\xc3\xa9'");
     parse_err("process p\n  d\0ump\n", 16, "t.scn:2:4: expected text, found a NUL byte");
-    PARSE_ERR("process p\n  dump\x01\n", "t.scn:2:7: expected end of line, found byte 0x01");
+    PARSE_ERR("process p\n  dump\x01\n", "t.scn:2:7: expected end of line or 'kernels', found byte 0x01");
 }
 END_TEST
 
@@ -401,7 +401,7 @@ START_TEST(expectations_evaluate_against_a_dump) {
     dumpview_buffer bufs[] = {{0, 4, 1043741824, "12210", 919068, 1},
                               {1, 0, 4096, "1024", 919068, 2},
                               {1, 4, 1043741824, "12210", 919068, 1}};
-    dumpview_dead dead[] = {{5, 3, "0.5"}};
+    dumpview_dead dead[] = {{5, 3, "0.5", 0, 0, "", ""}};
     dumpview v = {3, 0, groups, 3, bufs, 3, dead, 1, 1};
     int32_t devs01[] = {0, 1};
     sbuf why = SBUF_INIT;

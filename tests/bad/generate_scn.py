@@ -57,7 +57,7 @@ case('utf8_surrogate', t, 3, 9, 'expected UTF-8 text, found byte 0xed', 'a UTF-1
 t = "mesh n150\nprocess p\n".encode('utf-16')
 case('utf16', t, 1, 1, 'expected UTF-8 text, found byte 0xff', 'a UTF-16 file (with its byte order mark)', binary=True)
 t = "\ufeffmesh n150\nprocess p\n  open\n"
-case('utf8_bom', t, 1, 1, "expected protocol, seed, mesh or process, found …", 'a UTF-8 byte order mark before the first word')
+case('utf8_bom', t, 1, 1, "expected protocol, seed, mesh, client or process, found …", 'a UTF-8 byte order mark before the first word')
 t = "mesh n150\nprocess café\n  open\n"
 case('name_not_ascii', t, 2, col_of(t, 2, 'é'), "expected end of line, found 'é'", 'a process name with a non-ASCII letter')
 
@@ -65,9 +65,9 @@ case('name_not_ascii', t, 2, col_of(t, 2, 'é'), "expected end of line, found '�
 t = "mesh n150\n"
 case('no_process', t, 2, 1, 'expected a process, found end of file', 'a mesh but no process')
 t = "devices 8\nprocess p\n"
-case('unknown_top', t, 1, 1, "expected protocol, seed, mesh or process, found 'devices'", 'an unknown top-level statement')
+case('unknown_top', t, 1, 1, "expected protocol, seed, mesh, client or process, found 'devices'", 'an unknown top-level statement')
 t = "mesh n150\nopen\n"
-case('statement_before_process', t, 2, 1, "expected protocol, seed, mesh or process, found 'open'", 'a process statement before any process')
+case('statement_before_process', t, 2, 1, "expected protocol, seed, mesh, client or process, found 'open'", 'a process statement before any process')
 t = "protocol v96\nmesh n150\nprocess p\n"
 case('protocol_unknown', t, 1, 10, "expected a protocol revision (v72, v112, v112-hex, v144, v144-256), found 'v96'", 'an unknown protocol revision')
 t = "protocol\nmesh n150\nprocess p\n"
@@ -127,7 +127,7 @@ t = "mesh n150\nprocess 42\n"
 case('process_number_name', t, 2, 9, "expected a process name, found '42'", 'a number as a process name')
 
 # ---- statements ---------------------------------------------------------------------------------
-stmt('unknown_statement', '  jump', 'jump', "expected a statement (open, alloc, free, program, clear, trace, decode, wait, query, dump, phase, expect, repeat, send, close, exit, crash or process), found 'jump'", 'an unknown statement')
+stmt('unknown_statement', '  jump', 'jump', "expected a statement (open, alloc, free, program, clear, trace, decode, wait, query, dump, phase, expect, repeat, send, client, close, exit, crash or process), found 'jump'", 'an unknown statement')
 stmt('statement_case', '  Alloc w DRAM 1MiB', 'Alloc', "expected a statement (…), found 'Alloc'", 'statements are lower case')
 t = "mesh n150\nprocess p\n  open\n  alloc w DRAM 1MiB ; free w\n"
 case('semicolon', t, 4, col_of(t, 4, ';'), "expected page=SIZE, shard=N, bottom_up, top_down, on SEL or end of line, found …", 'two statements on one line')
@@ -165,7 +165,7 @@ stmt('free_missing', '  free', None, 'expected a buffer name, found end of line'
 stmt('free_extra', '  alloc w DRAM 1MiB\n  free w now', 'now', "expected end of line, found 'now'", 'free with two names')
 # program, clear
 stmt('program_missing_name', '  program', None, 'expected a program name, found end of line', 'program without a name')
-stmt('program_bad_key', '  program p bin=4KiB', 'bin', "expected binary=, found 'bin'", 'a misspelt binary= key')
+stmt('program_bad_key', '  program p bin=4KiB', 'bin', "expected binary=, cbs=, kernel=, kernel_type=, kernel_id=, cores= (each once) or end of line, found 'bin'", 'a misspelt binary= key')
 stmt('program_binary_zero', '  program p binary=0', '0', 'expected a binary size above 0, found 0', 'a zero-size kernel binary')
 stmt('program_trailing_comma', '  program p binary=4KiB,', None, 'expected a size (…), found end of line', 'a binary list ending in a comma')
 stmt('clear_incomplete', '  clear program', None, "expected 'cache' (clear program cache), found end of line", 'clear program without cache')
@@ -211,7 +211,7 @@ case('exit_in_repeat', t, 5, 5, "expected a statement allowed inside repeat (exi
 t = HEAD + "  exit\n  dump\n"
 case('statement_after_exit', t, 5, 3, "expected the end of the process (nothing may follow exit or crash), found 'dump'", 'a statement after exit')
 # expect
-stmt('expect_missing', '  expect', None, 'expected dump or error, found end of line', 'expect without anything')
+stmt('expect_missing', '  expect', None, 'expected dump, query, kernels or error, found end of line', 'expect without anything')
 stmt('expect_error_no_text', '  expect error', None, 'expected the text the error must contain, found end of line', 'expect error without a text')
 t = HEAD + "  expect error out of memory\n"
 case('expect_error_dangling', t, 5, 1, "expected a statement after the 'expect error' of line 4, found end of file", 'expect error as the last statement')
@@ -233,7 +233,7 @@ stmt('expect_owner_unknown', '  alloc w DRAM 1MiB\n  dump\n  expect dump has w o
 stmt('expect_cleaned_no_name', '  dump\n  expect dump cleaned', None, 'expected a process name, found end of line', 'cleaned without a process')
 stmt('expect_total_no_count', '  dump\n  expect dump total', None, 'expected a number of buffers, found end of line', 'total without a count')
 # send
-stmt('send_bad_kind', '  send dump dev 0', 'dump', "expected alloc, free or query, found 'dump'", 'send of a kind it cannot build')
+stmt('send_bad_kind', '  send dump dev 0', 'dump', "expected alloc, free, query, cb_alloc, cb_free, kernel_load, kernel_unload or dump_kernels, found 'dump'", 'send of a kind it cannot build')
 stmt('send_missing_dev', '  send query 0', '0', "expected dev N, found '0'", 'send without dev')
 stmt('send_device_overflow', '  send query dev 2147483648', '2147483648', "expected a device id up to 2147483647, found '2147483648'", 'a device id beyond int32')
 stmt('send_bad_type', '  send alloc dev 0 size=1KiB type=HBM id=1', 'HBM', "expected a buffer type (DRAM, L1, SYSTEM_MEMORY, L1_SMALL, TRACE or 0..255), found 'HBM'", 'an unknown buffer type')
@@ -255,6 +255,39 @@ t = HEAD + "  repeat 1000000000000 {\n    repeat 7 {\n    }\n  }\n"
 case('limit_empty_repeats', t, 5, 5, "stopped after 10000 statements: the run's statement limit (--max-statements)", 'nested repeats with an empty body (10^12 iterations of nothing)', '--max-statements 10000', False, True)
 t = "protocol v144-256\nmesh galaxy devices=256\nprocess p\n  open\n  alloc a DRAM 1MiB\n  alloc b DRAM 1MiB\n  alloc c DRAM 1MiB\n"
 case('limit_buffers', t, 6, 3, "stopped at 301 buffers held by the server: the run's buffer limit (--max-buffers)", '768 buffers (256 devices x 3), stopped by --max-buffers 300', '--max-buffers 300', False, True)
+
+# ---- CBs, kernels and the client (issue 14) ---------------------------------------------------------
+stmt('program_cbs_missing', '  program p cbs=', None, 'expected a size …, found end of line', 'cbs= without sizes')
+stmt('program_cbs_zero', '  program p cbs=4KiB,0', '0', 'expected a CB size above 0, found 0', 'a CB of 0 bytes')
+stmt('program_cbs_overflow', '  program p cbs=20000000TiB', '20000000TiB', "expected a size below 2^64 bytes, found '20000000TiB'", 'a CB size that overflows 64 bits')
+stmt('program_kernel_type_range', '  program p binary=4KiB kernel_type=3', '3', "expected a kernel type up to 2, found '3'", 'a kernel type out of range (0 Application, 1 Fabric, 2 Dispatch)')
+stmt('program_kernel_type_word', '  program p binary=4KiB kernel_type=compute', 'compute', "expected a kernel type (application, fabric, dispatch or 0..2), found 'compute'", 'an unknown kernel type name')
+stmt('program_kernel_twice', '  program p kernel=4KiB kernel=8KiB', 'kernel', "expected binary=, cbs=, kernel=, kernel_type=, kernel_id=, cores= (each once) or end of line, found 'kernel'", 'kernel= given twice', nth=2)
+stmt('program_kernel_id_overflow', '  program p kernel=4KiB kernel_id=18446744073709551616', '18446744073709551616', "expected a kernel id up to 18446744073709551615, found '18446744073709551616'", 'a kernel id beyond 64 bits')
+stmt('program_cores_missing', '  program p kernel=4KiB cores=', None, 'expected a core count, found end of line', 'cores= without a number')
+stmt('program_cbs_beyond_l1', '  program p cbs=1MiB,1MiB', 'program', 'out of memory: CBs of program p end at … beyond L1 …', 'CBs that do not fit in L1')
+stmt('client_missing', '  client', None, 'expected a client option KEY=VALUE, found end of line', 'client without options')
+stmt('client_unknown', '  client fast_dispatch=on', 'fast_dispatch', "expected a client option (…), found 'fast_dispatch'", 'an unknown client option')
+stmt('client_bad_value', '  client frees=device1', 'device1', "expected all or device0 or none or auto for frees, found 'device1'", 'a client option with a value it does not take')
+stmt('client_twice', '  client cbs=none cbs=l1_alloc', 'l1_alloc', 'expected each client option once, found cbs twice', 'the same client option twice')
+case('client_top_bad', "client kernels=maybe\nmesh n150\nprocess p\n  open\n", 1, 16, "expected on or off or auto for kernels, found 'maybe'", 'a bad top-level client option')
+stmt('send_cb_alloc_missing_size', '  send cb_alloc dev 0 id=101152', 'id', "expected size=, found 'id'", 'send cb_alloc without size=')
+stmt('send_cb_free_size_overflow', '  send cb_free dev 0 size=99999999999999999999 id=101152', '99999999999999999999', "expected a size below 2^64 bytes, found '99999999999999999999'", 'a CB_FREE size that overflows')
+stmt('send_kernel_load_missing_type', '  send kernel_load dev 0 size=56KiB id=1', None, 'expected type=, found end of line', 'send kernel_load without type=')
+stmt('send_kernel_load_type_range', '  send kernel_load dev 0 size=56KiB id=1 type=256', '256', "expected a kernel type up to 255, found '256'", 'a kernel type beyond a byte')
+stmt('send_kernel_unload_missing_id', '  send kernel_unload dev 0 size=56KiB', None, 'expected id=, found end of line', 'send kernel_unload without id=')
+stmt('send_dump_kernels_extra', '  send dump_kernels dev 0', 'dev', "expected end of line, found 'dev'", 'send dump_kernels takes no device')
+stmt('dump_kernels_extra', '  dump kernels now', 'now', "expected end of line, found 'now'", 'dump kernels with a trailing word')
+stmt('dump_bad_word', '  dump buffers', 'buffers', "expected end of line or 'kernels', found 'buffers'", 'dump with a word other than kernels')
+stmt('expect_query_empty', '  query\n  expect query:', None, 'expected dram=, l1=, l1_small=, trace=, cb= or kernel=, found end of line', 'expect query without fields')
+stmt('expect_query_bad_field', '  query\n  expect query: cbs=1', 'cbs', "expected dram=, l1=, l1_small=, trace=, cb= or kernel= (each once), found 'cbs'", 'a misspelt query field')
+stmt('expect_query_overflow', '  query\n  expect query: cb=20000000TiB', '20000000TiB', "expected a size below 2^64 bytes, found '20000000TiB'", 'a query value that overflows')
+stmt('expect_kernels_bad', '  dump kernels\n  expect kernels on all: 4 buffers', 'buffers', "expected 'kernels' or 'bytes', found 'buffers'", 'kernels counted as buffers')
+stmt('expect_kernels_none_mixed', '  dump kernels\n  expect kernels: none, 4 kernels', None, "expected 'none' alone, found it with other conditions", 'none with a count')
+stmt('expect_kernels_without_dump', '  expect kernels total 4', 'expect', "expected a 'dump kernels' earlier in process p, found none", 'a kernel expectation before any dump kernels')
+stmt('expect_cleaned_bad_unit', '  dump\n  expect dump cleaned p 4 widgets', 'widgets', "expected 'buffers', 'cbs' or 'kernels' (each at most once), found 'widgets'", 'cleaned with an unknown count')
+mesh('mesh_kernel_size_bad', 'mesh n150 kernel_size=per_device', 'per_device', "expected binary or per_core, found 'per_device'", 'a kernel size mode that does not exist')
+mesh('mesh_eth_cores_overflow', 'mesh n150 eth_cores=99999999', '99999999', "expected a core count up to 1048576, found '99999999'", 'an Ethernet core count out of range')
 
 for name, text, line, col, msg, comment, args, binary, live in cases:
     data = text if isinstance(text, bytes) else text.encode('utf-8')
