@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include "mem.h"
 #include "sbuf.h"
 #include "shm_check.h"
+#include "shm_clean.h"
+#include "shm_record.h"
 #include "shm_scan.h"
 #include "shm_show.h"
 
@@ -346,18 +349,139 @@ static int cmd_shm_check(const shm_args *a, shms_file *f) {
     return bad ? 2 : findings ? 1 : 0;
 }
 
+/* 1 if dir is the machine's /dev/shm (by inode, so /dev/shm/. and symlinks count). */
+static int is_dev_shm(const char *dir) {
+    struct stat a, b;
+    return stat(dir, &a) == 0 && stat(SHM_DEFAULT_DIR, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static int cmd_shm_clean(const shm_args *a, shms_file *f) {
-    (void)a;
-    (void)f;
-    fprintf(stderr, "allocsim shm clean: not built yet\n");
-    return 2;
+    shmm_reader reader = SHMM_READER_SAFE;
+    if (a->as && shmk_reader_parse(a->as, &reader) != 0) {
+        fprintf(stderr, "allocsim shm clean: --as: unknown reader '%s' (safe, v4, tt_smi, tt_smi@77c44153, "
+                        "tt_smi_ui, tt-mgmt, tt-mgmt-update)\n", a->as);
+        return 2;
+    }
+    /* The machine's regions are written only when the user says so in so many words. */
+    int touches_live = a->nfiles ? 0 : is_dev_shm(a->dir);
+    for (int i = 0; i < a->nfiles && !touches_live; i++) {
+        char d[SHMS_PATH_MAX];
+        snprintf(d, sizeof d, "%s", a->files[i]);
+        char *slash = strrchr(d, '/');
+        if (slash)
+            *slash = '\0';
+        touches_live = is_dev_shm(slash ? (d[0] ? d : "/") : ".");
+    }
+    if (touches_live && !a->live) {
+        fprintf(stderr, "allocsim shm clean: refusing to write the machine's regions in " SHM_DEFAULT_DIR
+                        " without --live (use --dir DIR for a copy)\n");
+        return 2;
+    }
+    shm_targets t;
+    if (targets_get(a, &t) != 0)
+        return 2;
+    shms_file *after = mem_alloc(sizeof *after);
+    if (!after) {
+        targets_free(&t);
+        fprintf(stderr, "allocsim shm clean: out of memory\n");
+        return 2;
+    }
+    int bad = 0, unwritable = 0;
+    unsigned total = 0;
+    for (size_t i = 0; i < t.count; i++) {
+        char err[300];
+        sbuf rep = SBUF_INIT;
+        unsigned cleaned = 0;
+        int rc = shmk_clean(t.dir, t.names[i], reader, f, after, &rep, &cleaned, err, sizeof err);
+        if (rc != 0) {
+            fprintf(stderr, "allocsim shm clean: %s: %s\n", f->path, err);
+            if (rc == -1)
+                bad++;
+            else
+                unwritable++;
+        } else {
+            printf("%s: %s cleaned %u slot%s%s\n", f->path, shmm_reader_name(reader), cleaned, cleaned == 1 ? "" : "s",
+                   rep.len ? "" : ", nothing changed");
+            fputs(sbuf_str(&rep), stdout);
+            total += cleaned;
+        }
+        sbuf_release(&rep);
+    }
+    printf("shm clean (%s): %zu region%s, %u slot%s cleaned\n", shmm_reader_name(reader), t.count,
+           t.count == 1 ? "" : "s", total, total == 1 ? "" : "s");
+    mem_free(after);
+    targets_free(&t);
+    if (unwritable)
+        return 3;
+    if (bad)
+        return 2;
+    return a->fail_on_change && total ? 1 : 0;
 }
 
 static int cmd_shm_record(const shm_args *a, shms_file *f) {
-    (void)a;
     (void)f;
-    fprintf(stderr, "allocsim shm record: not built yet\n");
-    return 2;
+    if (a->interval_ms <= 0 || !a->out || a->nfiles) {
+        fprintf(stderr, "allocsim shm record: needs --interval MS and -o FILE.tsv (and --dir DIR, not files)\n");
+        return 2;
+    }
+    FILE *out = strcmp(a->out, "-") == 0 ? stdout : fopen(a->out, "w");
+    if (!out) {
+        fprintf(stderr, "allocsim shm record: %s: cannot write: %s\n", a->out, strerror(errno));
+        return 2;
+    }
+    struct timespec rt, t0, next;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char err[256];
+    shmr_options ro = {a->dir, a->preset, a->interval_ms, 0};
+    shmr_recorder *r = shmr_open(&ro, out, (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec, err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "allocsim shm record: %s\n", err);
+        if (out != stdout)
+            fclose(out);
+        return 2;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    int bad = 0;
+    long samples = 0;
+    uint64_t limit_ns = a->duration_s > 0 ? (uint64_t)(a->duration_s * 1e9) : 0;
+    next = t0;
+    while (!shm_stop && (a->count == 0 || samples < a->count)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t t = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)now.tv_nsec - (uint64_t)t0.tv_nsec;
+        if (limit_ns && t > limit_ns)
+            break;
+        sbuf errs = SBUF_INIT;
+        shmr_sample(r, t, &errs);
+        samples++;
+        if (errs.len) {
+            bad = 1;
+            for (const char *p = sbuf_str(&errs); *p;) {
+                const char *e = strchr(p, '\n');
+                size_t n = e ? (size_t)(e - p) : strlen(p);
+                fprintf(stderr, "allocsim shm record: %.*s\n", (int)n, p);
+                p += n + (e != NULL);
+            }
+        }
+        sbuf_release(&errs);
+        fflush(out);
+        /* Absolute ticks: the interval does not drift by the sampling time. */
+        next.tv_nsec += (a->interval_ms % 1000) * 1000000L;
+        next.tv_sec += a->interval_ms / 1000 + next.tv_nsec / 1000000000L;
+        next.tv_nsec %= 1000000000L;
+        if (a->count && samples >= a->count)
+            break;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR && !shm_stop) {
+        }
+    }
+    fprintf(stderr, "allocsim shm record: %ld samples, %d regions, %" PRIu64 " rows -> %s\n", samples, shmr_regions(r),
+            shmr_rows(r), a->out);
+    shmr_close(r);
+    if (out != stdout)
+        fclose(out);
+    return bad ? 2 : 0;
 }
 
 int cmd_shm(int argc, char **argv) {
