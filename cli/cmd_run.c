@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cmd_run_shm.h"
 #include "cmds.h"
 #include "budget.h"
 #include "mem.h"
@@ -662,6 +663,14 @@ int cmd_run(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--dry-run") == 0)
             return cmd_run_dry(argc, argv);
+    for (int i = 1; i + 1 < argc; i++) /* --transport shm|both: cli/cmd_run_shm.c */
+        if (strcmp(argv[i], "--transport") == 0) {
+            if (strcmp(argv[i + 1], "socket") != 0)
+                return cmd_run_shm(argc, argv);
+            memmove(&argv[i], &argv[i + 2], sizeof *argv * (size_t)(argc - i - 1)); /* keeps argv[argc] NULL */
+            argc -= 2;
+            break;
+        }
     run_opts o;
     const char **paths;
     int npaths;

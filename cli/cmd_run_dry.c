@@ -57,6 +57,8 @@ static void render_step(const plan *p, const plan_step *s, sbuf *out) {
         sbuf_printf(out, "CRASH proc=%s\n", proc);
         return;
     case PLAN_PHASE:
+    case PLAN_OPEN:
+    case PLAN_CLOSE:
         return;
     case PLAN_DUMP:
         sbuf_printf(out, "DUMP_REMAINING proc=%s\n", proc);

@@ -645,8 +645,8 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
     } while (0)
     for (size_t i = 0; i < p->nsteps; i++) {
         const plan_step *st = &p->steps[i];
-        if (st->kind == PLAN_PHASE)
-            continue;
+        if (st->kind == PLAN_PHASE || st->kind == PLAN_OPEN || st->kind == PLAN_CLOSE)
+            continue; /* nothing on the wire (OPEN / CLOSE are for the SHM transport) */
         if (st->proc < 0 || st->proc >= p->nprocs) {
             snprintf(err, errlen, "plan step %zu: expected a process index below %d, found %d", i,
                      p->nprocs, st->proc);
@@ -698,6 +698,8 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
                 last = -1;
             break;
         case PLAN_PHASE:
+        case PLAN_OPEN:
+        case PLAN_CLOSE:
             break;
         }
     }

@@ -40,6 +40,15 @@ typedef struct {
     uint64_t l1_small_size;     /* rounded up to dram_alignment by dev_layout_compute */
     int profiler;               /* Tracy build: reserves the DRAM profiler region */
     uint32_t profiler_cores;    /* max_tensix + max_eth, for the profiler region size */
+    /* SHM tracking of the TT-Metal build that runs this mesh (docs/shm-transport.md); 0 is
+     * the default everywhere, so presets need not set them. */
+    uint8_t shm_layout;         /* 0: v4; else shml_version + 1 (sim/shm_layout.h) */
+    uint8_t shm_sub;            /* v4 sub-variant: 0 v4c, else shmm_subvariant */
+    uint8_t shm_per_pid;        /* 0 on, 1 on, 2 off: per-process slots */
+    uint8_t shm_l1a_padding;    /* v1-A: 0/1 8640 bytes (padding[64] kept), 2 8576 */
+    uint8_t shm_version_check;  /* v2/v3 EEXIST version check: 0 default (on), 1 on, 2 off */
+    uint8_t shm_claim_cas;      /* v2/v3 slot claim by CAS: 0 default (on), 1 on, 2 off */
+    uint8_t shm_idle_reset;     /* v4b/v4c reset_aggregates_if_idle: 0 sub-variant's default, 1 on, 2 off */
 } dev_config;
 
 typedef struct {

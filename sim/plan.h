@@ -22,7 +22,11 @@ typedef enum {
     PLAN_CRASH,     /* process `proc` is killed and reaped; its pid is dead from now on */
     PLAN_EXIT,      /* process `proc` exits normally: connection closed, child reaped */
     PLAN_DUMP,      /* process `proc` sends DUMP_REMAINING; expected report in dumps[dump] */
-    PLAN_PHASE      /* a phase marker (trace begin/end, decode, close...): `label` */
+    PLAN_PHASE,     /* a phase marker (trace begin/end, decode, close...): `label` */
+    PLAN_OPEN,      /* process `proc` opens device msg.device_id of mesh `mesh` (one step per
+                       device, in the mesh's order); sends nothing: the SHM transport attaches */
+    PLAN_CLOSE      /* process `proc` closes device msg.device_id of mesh `mesh` (after the
+                       close's FREEs); sends nothing: the SHM transport detaches */
 } plan_kind;
 
 typedef struct {
@@ -35,6 +39,7 @@ typedef struct {
     int dump;            /* PLAN_DUMP: index into dumps */
     const char *label;   /* PLAN_PHASE: owned by the plan */
     int line;            /* scenario line that produced the step (0 if none) */
+    int mesh;            /* PLAN_OPEN, PLAN_CLOSE: index of the mesh declaration */
 } plan_step;
 
 struct scn_expect; /* defined by the scenario module */

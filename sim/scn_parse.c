@@ -65,7 +65,8 @@ static int parse_mesh_option(parser *ps, dev_config *cfg) {
     if (!k)
         return scnp_expected(ps, "a mesh option (trace_region_size, l1_small_size, dram_banks, dram_bank_size, "
                             "dram_alignment, l1_alignment, l1_size, l1_banks, l1_unreserved_base, profiler, "
-                            "profiler_cores, order, devices, kernel_size, eth_cores, dispatch_cores) or as NAME");
+                            "profiler_cores, order, devices, kernel_size, eth_cores, dispatch_cores, shm_layout, "
+                            "shm_per_pid, shm_region_size, shm_version_check, shm_claim, shm_idle_reset) or as NAME");
     scnp_lex(ps);
     if (!scnp_tok_punct(ps, '='))
         return scnp_expected(ps, "'='");
@@ -160,12 +161,20 @@ static int parse_mesh(parser *ps, int col) {
     memset(&km, 0, sizeof km);
     km.eth_cores = 16;
     km.dispatch_cores = 2;
+    scnp_shm_cols shm_cols;
+    memset(&shm_cols, 0, sizeof shm_cols);
     while (ps->tok.kind != TK_EOL) {
         int k = scnp_parse_mesh_kernel_option(ps, &km);
+        if (k == 1)
+            k = scnp_parse_mesh_shm_option(ps, &cfg, &shm_cols);
         if (k < 0 || (k == 1 && parse_mesh_option(ps, &cfg) < 0)) {
             mem_free(name);
             return -1;
         }
+    }
+    if (scnp_check_mesh_shm(ps, &cfg, &shm_cols) < 0) {
+        mem_free(name);
+        return -1;
     }
     char verr[200];
     if (dev_config_validate(&cfg, verr, sizeof verr) < 0) {

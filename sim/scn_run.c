@@ -82,6 +82,21 @@ int scnr_proc_event(run *r, run_proc *pr, plan_kind kind, int line) {
     return 0;
 }
 
+/* PLAN_OPEN / PLAN_CLOSE: one step per device of m, in the mesh's order (no frame). */
+int scnr_mesh_event(run *r, run_proc *pr, const run_mesh *m, plan_kind kind, int line) {
+    if (!r->o->keep_steps)
+        return 0;
+    const dev_config *cfg = scnr_mesh_cfg(m);
+    for (int i = 0; i < cfg->num_devices; i++) {
+        plan_step *s = new_step(r, kind, pr->index, line);
+        if (!s)
+            return scnr_oom(r, NULL);
+        s->msg.device_id = cfg->device_order[i];
+        s->mesh = (int)(m->decl - r->s->meshes);
+    }
+    return 0;
+}
+
 void scnr_timeline_device(run *r, int32_t dev) {
     if (dev < 0 || dev >= TIMELINE_MAX_DEVICES)
         return;
@@ -328,6 +343,8 @@ static int exec_open(run *r, run_proc *pr, const scn_stmt *st) {
     }
     pr->mesh = m;
     pr->last_mesh = st->slot;
+    if (scnr_mesh_event(r, pr, m, PLAN_OPEN, st->line) < 0)
+        return -2;
     int src = scnr_system_kernels(r, pr, st, 1);
     if (src < 0)
         return src;

@@ -154,6 +154,8 @@ int scnr_fail(run *r, const scn_stmt *st, const char *fmt, ...);
 int scnr_oom(run *r, const scn_stmt *st);
 int scnr_phase(run *r, run_proc *pr, const scn_stmt *st, const char *label);
 int scnr_proc_event(run *r, run_proc *pr, plan_kind kind, int line);
+/* PLAN_OPEN / PLAN_CLOSE steps for every device of m (SHM attach / detach). */
+int scnr_mesh_event(run *r, run_proc *pr, const run_mesh *m, plan_kind kind, int line);
 void scnr_timeline_device(run *r, int32_t dev);
 /* Encodes, hashes and applies one frame from pr at the current time. */
 int scnr_send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, plan_kind kind, int dump);

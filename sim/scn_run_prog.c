@@ -152,6 +152,8 @@ int scnr_exec_close(run *r, run_proc *pr, const scn_stmt *st) {
     mem_free(list);
     if (rc == 0)
         rc = scnr_system_kernels(r, pr, st, 0);
+    if (rc == 0 && scnr_mesh_event(r, pr, pr->mesh, PLAN_CLOSE, st->line) < 0)
+        rc = -2;
     pr->capturing = -1;
     scnr_mesh_free(pr->mesh);
     pr->mesh = NULL;
