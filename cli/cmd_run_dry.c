@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_run_shm.h"
 #include "cmds.h"
 #include "dumpview.h"
 #include "budget.h"
@@ -31,6 +32,8 @@ static void usage(FILE *f) {
                "  --timeline FILE      write the memory timeline (TSV, docs/scenarios.md)\n"
                "  --check-determinism  run twice; fail if the output or digest differ\n"
                "  --quiet              omit the per-message lines\n"
+               "  --transport shm|both also print the SHM regions the model expects at every dump\n"
+               "  --shm-layout LAYOUT  override every mesh's shm_layout (v1-K ... v4, v4a, v4b, v4c)\n"
                "%s",
             proto_rev_names(), budget_usage());
 }
@@ -164,6 +167,8 @@ typedef struct {
     budget lim;
     const char *timeline_path;
     int determinism, quiet;
+    int shm;                /* --transport shm|both: print the expected SHM regions */
+    const char *shm_layout; /* --shm-layout */
 } dry_args;
 
 /* One simulation into text. Returns 0 ok, 1 expectation failed, 2 scenario error (message
@@ -185,6 +190,8 @@ static int dry_once(const scn_script *s, const dry_args *a, timeline *tl, sbuf *
             render_step(&p, &p.steps[i], out);
     size_t held = 0;
     long failed = render_results(&p, &info, out, &held);
+    if (a->shm && failed >= 0 && cmd_shm_render_expected(s, &p, out) < 0)
+        failed = -1;
     sbuf_printf(out, "frames %" PRIu64 ", dumps %zu, expectations %zu held, %ld failed\n", p.frames, p.ndumps, held,
                 failed < 0 ? 0 : failed);
     sbuf_printf(out, "digest %016" PRIx64 "\n", p.digest);
@@ -245,6 +252,17 @@ static int parse_args(int argc, char **argv, dry_args *a) {
             }
             a->ro.has_rev = 1;
             i++;
+        } else if (strcmp(arg, "--transport") == 0 && val) {
+            if (strcmp(val, "socket") != 0 && strcmp(val, "shm") != 0 && strcmp(val, "both") != 0) {
+                fprintf(stderr, "allocsim run: --transport: expected socket, shm or both, found '%s'\n", val);
+                return -1;
+            }
+            a->shm = strcmp(val, "socket") != 0;
+            i++;
+        } else if (strcmp(arg, "--shm-layout") == 0 && val) {
+            a->shm_layout = val;
+            a->shm = 1;
+            i++;
         } else if (strcmp(arg, "--timeline") == 0 && val) {
             a->timeline_path = val;
             i++;
@@ -279,6 +297,11 @@ int cmd_run_dry(int argc, char **argv) {
     if (scn_load_file(a.path, &s, err, sizeof err) < 0) {
         budget_explain(&a.lim, err, sizeof err);
         fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (a.shm_layout && cmd_shm_override_layout(s, a.shm_layout, err, sizeof err) < 0) {
+        fprintf(stderr, "allocsim run: %s\n", err);
+        scn_script_free(s);
         return 2;
     }
     timeline *tl = NULL;

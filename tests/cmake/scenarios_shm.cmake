@@ -1,0 +1,26 @@
+# The scenario library in the SHM transport (docs/shm-transport.md): every scenario, with every
+# mesh forced to layouts v1-K, v2b and v4, runs with real stand-in processes writing region
+# files in a private directory; each check point is compared with the writer model byte for
+# byte and the rendering with the golden scenarios/NAME.shm-LAYOUT.golden. The `both` tests
+# (v4) also run the socket transport against allocsim-server.
+file(GLOB SHM_SCENARIOS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/scenarios/*.scn)
+foreach(scn ${SHM_SCENARIOS})
+  get_filename_component(name ${scn} NAME_WE)
+  foreach(layout v1-K v2b v4)
+    add_test(NAME shm_${name}_${layout}
+             COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --transport shm --shm-layout ${layout} -q)
+    set_tests_properties(shm_${name}_${layout} PROPERTIES TIMEOUT 60)
+  endforeach()
+  add_test(NAME shm_both_${name}
+           COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --transport both --shm-layout v4 -q)
+  set_tests_properties(shm_both_${name} PROPERTIES TIMEOUT 120)
+endforeach()
+# The dry run prints the model's regions; the socket transport's dry run stays byte-identical.
+add_test(NAME shm_dry_seed
+         COMMAND ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/t3k_llama_trace.scn --dry-run --transport shm --quiet)
+set_tests_properties(shm_dry_seed PROPERTIES
+  PASS_REGULAR_EXPRESSION "== dump 1 \\(line 48\\): expected SHM regions\n-- tt_device_[0-9]+_memory \\(device 4\\)\n  layout v4, 8576 bytes, version 4, init_state READY\n  num_active_processes 1, reference_count 1\n  board_serial 0, asic_id [0-9]+, device_id 4\n  totals: dram=[0-9]+ l1=0 l1_small=0 trace=12503040 cb=0")
+# Bad input: a region directory that cannot be created is exit 3 with the cause.
+add_test(NAME shm_dir_unusable
+         COMMAND ${CMAKE_COMMAND} -E env ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/decode.scn --transport shm --shm-dir /proc/allocsim-no-such-dir)
+set_tests_properties(shm_dir_unusable PROPERTIES WILL_FAIL FALSE PASS_REGULAR_EXPRESSION "cannot create the region directory")
