@@ -24,3 +24,11 @@ set_tests_properties(shm_dry_seed PROPERTIES
 add_test(NAME shm_dir_unusable
          COMMAND ${CMAKE_COMMAND} -E env ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/decode.scn --transport shm --shm-dir /proc/allocsim-no-such-dir)
 set_tests_properties(shm_dir_unusable PROPERTIES WILL_FAIL FALSE PASS_REGULAR_EXPRESSION "cannot create the region directory")
+# A reader under the harness (--reader): the SHM shim shows it the private directory as
+# /dev/shm (glob + open + mmap, and shm_open); the machine's /dev/shm is never read.
+add_test(NAME shm_reader_python
+         COMMAND ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/t3k_llama_trace.scn --transport shm
+                 --reader "python3 ${CMAKE_SOURCE_DIR}/tests/data/shm_reader_demo.py")
+set_tests_properties(shm_reader_python PROPERTIES
+  ENVIRONMENT "ALLOCSIM_SHIM=${CMAKE_BINARY_DIR}/lib/liballocsim_shim.so"
+  PASS_REGULAR_EXPRESSION "--- dump 1 \\(line 48\\): reader output ---\nregions: 8\ntt_device_[0-9]+_memory size=8576 version=4 active=1 refs=1 dram=4276465664 l1=0 l1_small=0 trace=12503040 cb=0\n.*shm_open tt_device_[0-9]+_memory: 8576 bytes\n--- dump 2 \\(line 60\\): reader output ---\nregions: 8\ntt_device_[0-9]+_memory size=8576 version=4 active=0 refs=0 dram=0 l1=0 l1_small=0 trace=0 cb=0")
