@@ -374,6 +374,20 @@ static int live_simulate(live_run *c) {
             }
         }
     }
+    /* A story written for one client era (CB_ALLOC/KERNEL_LOAD in v144, CBs as L1 ALLOCs and
+     * no kernel messages before) states what that era's client sends: in the other era its
+     * expectations would be about a different stream. */
+    if (o->skip_incompatible && o->has_rev && c->script->has_rev &&
+        (proto_rev_get(c->script->rev)->frame_size == 144) != (proto_rev_get(o->rev)->frame_size == 144) &&
+        scn_script_uses_cbk(c->script)) {
+        char why[256];
+        snprintf(why, sizeof why, "skipped: a story of protocol %s's client era (CB/kernel messages, client faults); %s is of the other era",
+                 proto_rev_get(c->script->rev)->name, proto_rev_get(o->rev)->name);
+        verdict_report_add(c->rep, "applicable to this revision", 1, why);
+        if (!o->quiet)
+            fprintf(c->out, "== %s: %s\n", c->path, why);
+        return -1;
+    }
     scn_run_opts ro;
     scn_run_opts_init(&ro);
     ro.has_seed = o->has_seed;
@@ -704,20 +718,32 @@ int cmd_run(int argc, char **argv) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Expands a directory into its *.scn files (sorted); a file stays itself. */
-static int collect(const char *path, char ***list, size_t *n, size_t *cap) {
+static void list_push(char ***list, size_t *n, size_t *cap, char *item) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 32;
+        *list = mem_realloc(*list, *cap * sizeof **list);
+    }
+    (*list)[(*n)++] = item;
+}
+
+#define COLLECT_MAX_DEPTH 8
+
+/* Expands a directory into its *.scn files, then the ones of its subdirectories (hidden ones
+ * skipped), each level sorted by name: a stable order whatever readdir returns. A file stays
+ * itself. */
+static int collect_at(const char *path, char ***list, size_t *n, size_t *cap, int depth) {
     struct stat st;
     if (stat(path, &st) != 0) {
         fprintf(stderr, "allocsim check: %s: %s\n", path, strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 32;
-            *list = mem_realloc(*list, *cap * sizeof **list);
-        }
-        (*list)[(*n)++] = mem_strdup(path);
+        list_push(list, n, cap, mem_strdup(path));
         return 0;
+    }
+    if (depth > COLLECT_MAX_DEPTH) {
+        fprintf(stderr, "allocsim check: %s: more than %d directory levels (a link loop?)\n", path, COLLECT_MAX_DEPTH);
+        return -1;
     }
     DIR *d = opendir(path);
     if (!d) {
@@ -725,23 +751,38 @@ static int collect(const char *path, char ***list, size_t *n, size_t *cap) {
         return -1;
     }
     size_t start = *n;
+    char **subs = NULL;
+    size_t nsubs = 0, capsubs = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if (l < 5 || strcmp(e->d_name + l - 4, ".scn") != 0)
+        if (e->d_name[0] == '.')
             continue;
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 32;
-            *list = mem_realloc(*list, *cap * sizeof **list);
-        }
+        size_t l = strlen(e->d_name);
         sbuf b = SBUF_INIT;
         sbuf_printf(&b, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
-        (*list)[(*n)++] = b.data;
+        struct stat es;
+        if (stat(b.data, &es) == 0 && S_ISDIR(es.st_mode))
+            list_push(&subs, &nsubs, &capsubs, b.data);
+        else if (l >= 5 && strcmp(e->d_name + l - 4, ".scn") == 0)
+            list_push(list, n, cap, b.data);
+        else
+            sbuf_release(&b);
     }
     closedir(d);
     qsort(*list + start, *n - start, sizeof **list, cmp_str);
-    return 0;
+    if (nsubs)
+        qsort(subs, nsubs, sizeof *subs, cmp_str);
+    int rc = 0;
+    for (size_t i = 0; i < nsubs; i++) {
+        if (rc == 0 && collect_at(subs[i], list, n, cap, depth + 1) != 0)
+            rc = -1;
+        mem_free(subs[i]);
+    }
+    mem_free(subs);
+    return rc;
 }
+
+static int collect(const char *path, char ***list, size_t *n, size_t *cap) { return collect_at(path, list, n, cap, 0); }
 
 typedef struct {
     char **list;

@@ -217,6 +217,12 @@ int scn_parse(const char *text, size_t len, const char *path, scn_script **out, 
 /* Releases a script and everything it owns. NULL is allowed. */
 void scn_script_free(scn_script *s);
 
+/* 1 if the script depends on the CB/kernel era of its client: programs with CBs or kernels,
+ * `client` statements, `dump kernels`, raw CB/kernel frames, `expect query`/`expect kernels`,
+ * `cleaned ... N cbs|kernels`, kernel_size=per_core. Such a scenario means what it says only
+ * in the era of its own `protocol` (v144 sends CB_ALLOC/KERNEL_LOAD, v72/v112 do not). */
+int scn_script_uses_cbk(const scn_script *s);
+
 /* Parses a size: a decimal or 0x number with an optional unit B, KiB, MiB, GiB, TiB, KB, MB,
  * GB, TB (`1.5GiB` is allowed when the result is a whole number of bytes; `_` may separate
  * digits). Returns 0 and *out, or -1 with "expected ..., found ..." in err (no location). */

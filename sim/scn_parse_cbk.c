@@ -370,3 +370,56 @@ int scnp_parse_mesh_kernel_option(parser *ps, scn_mesh *m) {
     }
     return 1;
 }
+
+/* ---- era ------------------------------------------------------------------------------ */
+
+static int client_written(const scn_client *c) {
+    const int8_t *b = (const int8_t *)c;
+    for (size_t i = 0; i < sizeof *c; i++)
+        if (b[i] > 0)
+            return 1;
+    return 0;
+}
+
+static int stmts_use_cbk(const scn_stmt *st, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const scn_stmt *s = &st[i];
+        switch (s->op) {
+        case SCN_PROGRAM:
+            if (s->ncbs || s->nkernels || s->has_kernel_id || s->cores || s->kernel_type)
+                return 1;
+            break;
+        case SCN_CLIENT:
+        case SCN_DUMP_KERNELS:
+            return 1;
+        case SCN_SEND:
+            if (s->send_type >= PROTO_CB_ALLOC)
+                return 1;
+            break;
+        case SCN_EXPECT:
+            if (s->expect->kind >= SCN_EXPECT_QUERY ||
+                (s->expect->kind == SCN_EXPECT_CLEANED && (s->expect->cbs >= 0 || s->expect->kernels >= 0)))
+                return 1;
+            break;
+        case SCN_REPEAT:
+            if (stmts_use_cbk(s->body, s->nbody))
+                return 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+int scn_script_uses_cbk(const scn_script *s) {
+    if (client_written(&s->client))
+        return 1;
+    for (int i = 0; i < s->nmeshes; i++)
+        if (s->meshes[i].kernel_per_core)
+            return 1;
+    for (int i = 0; i < s->nprocs; i++)
+        if (stmts_use_cbk(s->procs[i].stmts, s->procs[i].nstmts))
+            return 1;
+    return 0;
+}
