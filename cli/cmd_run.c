@@ -249,7 +249,8 @@ static void shell_quote(sbuf *b, const char *w) {
     sbuf_putc(b, '\'');
 }
 
-static void build_repro(sbuf *b, const char *path, const run_opts *o, proto_rev rev, uint64_t seed) {
+static void build_repro(sbuf *b, const char *path, const run_opts *o, proto_rev rev, uint64_t seed,
+                        ledger_dialect dialect) {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
@@ -269,14 +270,24 @@ static void build_repro(sbuf *b, const char *path, const run_opts *o, proto_rev 
     }
     if (o->timeout_ms != 10000)
         sbuf_printf(b, " --timeout %dms", o->timeout_ms);
+    if (o->has_dialect || dialect == LEDGER_DIALECT_ENHANCED) /* given, or detected from the banner */
+        sbuf_printf(b, " --dialect %s", dialect == LEDGER_DIALECT_ENHANCED ? "enhanced" : "poc");
 }
 
-/* The golden file of a scenario: NAME.REV.golden if it exists, else NAME.golden. */
-static void golden_path(const char *scenario, proto_rev rev, sbuf *out) {
+/* The golden file of a scenario: in the enhanced dialect NAME.enhanced.golden if it exists
+ * (always, to update it: the poc's file is never rewritten from the enhanced server's output);
+ * then NAME.REV.golden if it exists, else NAME.golden. */
+static void golden_path(const char *scenario, proto_rev rev, ledger_dialect dialect, int update, sbuf *out) {
     size_t len = strlen(scenario);
     if (len > 4 && strcmp(scenario + len - 4, ".scn") == 0)
         len -= 4;
     sbuf_reset(out);
+    if (dialect == LEDGER_DIALECT_ENHANCED) {
+        sbuf_printf(out, "%.*s.enhanced.golden", (int)len, scenario);
+        if (update || access(sbuf_str(out), F_OK) == 0)
+            return;
+        sbuf_reset(out);
+    }
     sbuf_printf(out, "%.*s.%s.golden", (int)len, scenario, proto_rev_get(rev)->name);
     if (access(sbuf_str(out), F_OK) == 0)
         return;
@@ -341,7 +352,10 @@ typedef struct {
     int have_res;
     sbuf repro, canonical;
     size_t first_fail_from, first_fail_to; /* log lines around the first failing dump */
+    ledger_dialect dialect; /* the plan's: --dialect, else poc until the banner says otherwise */
 } live_run;
+
+static int live_plan(live_run *c);
 
 /* Reads, parses and simulates the scenario into c->p (and c->tl). Returns 0 to go on, -1 when
  * the run ends here (an error is in the report, or the scenario does not apply). */
@@ -388,8 +402,20 @@ static int live_simulate(live_run *c) {
             fprintf(c->out, "== %s: %s\n", c->path, why);
         return -1;
     }
+    return live_plan(c);
+}
+
+/* Simulates the parsed scenario in c->dialect into c->p (and c->tl), replacing an earlier
+ * plan. Returns 0, or -1 with the error in the report. */
+static int live_plan(live_run *c) {
+    const run_opts *o = c->o;
+    char err[2048];
+    plan_release(&c->p);
+    timeline_free(c->tl);
+    c->tl = NULL;
     scn_run_opts ro;
     scn_run_opts_init(&ro);
+    ro.dialect = c->dialect;
     ro.has_seed = o->has_seed;
     ro.seed = o->seed;
     ro.has_rev = o->has_rev;
@@ -407,9 +433,30 @@ static int live_simulate(live_run *c) {
         return -1;
     }
     scn_run_info_release(&info);
-    build_repro(&c->repro, c->path, o, c->p.rev, c->p.seed);
+    sbuf_reset(&c->repro);
+    build_repro(&c->repro, c->path, o, c->p.rev, c->p.seed, c->dialect);
     verdict_report_set_repro(c->rep, sbuf_str(&c->repro));
     return 0;
+}
+
+/* The enhanced server speaks v72 frames only: check skips a scenario of another revision,
+ * run refuses it. Returns 0 when the plan applies, else -1 (skip or error in the report). */
+static int live_dialect_applies(live_run *c) {
+    if (c->dialect != LEDGER_DIALECT_ENHANCED || c->p.rev == PROTO_V72)
+        return 0;
+    char why[256];
+    if (!c->o->skip_incompatible) {
+        snprintf(why, sizeof why,
+                 "%s: the enhanced server speaks only protocol v72, the scenario is %s (--protocol v72 to run it anyway)",
+                 c->path, proto_rev_get(c->p.rev)->name);
+        verdict_report_set_error(c->rep, 2, why);
+        return -1;
+    }
+    snprintf(why, sizeof why, "skipped: protocol %s, the enhanced server speaks only v72", proto_rev_get(c->p.rev)->name);
+    verdict_report_add(c->rep, "applicable to this dialect", 1, why);
+    if (!c->o->quiet)
+        fprintf(c->out, "== %s: %s\n", c->path, why);
+    return -1;
 }
 
 /* Attaches to --socket or starts the server, and waits until it accepts connections.
@@ -529,7 +576,7 @@ static void live_check_rest(live_run *c) {
     sbuf_release(&san);
     if (!o->no_golden && c->p.ndumps) {
         sbuf gpath = SBUF_INIT;
-        golden_path(c->path, c->p.rev, &gpath);
+        golden_path(c->path, c->p.rev, c->dialect, o->update_golden, &gpath);
         verdict_golden(rep, sbuf_str(&gpath), sbuf_str(&c->canonical), o->update_golden);
         sbuf_release(&gpath);
     }
@@ -636,10 +683,16 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
     c.o = o;
     c.rep = rep;
     c.out = out;
-    if (live_simulate(&c) == 0 && live_start_server(&c) == 0) {
+    c.dialect = o->has_dialect ? o->dialect : LEDGER_DIALECT_POC;
+    if (live_simulate(&c) == 0 && live_dialect_applies(&c) == 0 && live_start_server(&c) == 0) {
         runner_opts rop;
         runner_opts_default(&rop);
         rop.dialect = o->has_dialect ? o->dialect : detect_dialect(c.srv);
+        if (rop.dialect != c.dialect) { /* the banner named the other dialect: simulate again */
+            c.dialect = rop.dialect;
+            if (live_plan(&c) != 0 || live_dialect_applies(&c) != 0)
+                goto done;
+        }
         rop.timeout_ms = o->timeout_ms;
         rop.dump_timeout_ms = o->timeout_ms;
         runner_status st = runner_run_plan(c.srv, &c.p, &rop, o->record, &c.res);
@@ -654,6 +707,7 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
             live_stop_server(&c);
         }
     }
+done:
     live_write_outputs(&c);
     if (c.have_res)
         runner_result_release(&c.res);

@@ -34,6 +34,7 @@ static void usage(FILE *f) {
                "  --quiet              omit the per-message lines\n"
                "  --transport shm|both also print the SHM regions the model expects at every dump\n"
                "  --shm-layout LAYOUT  override every mesh's shm_layout (v1-K ... v4, v4a, v4b, v4c)\n"
+               "  --dialect poc|enhanced  whose dumps to expect (default poc; enhanced: allocation_server_enhanced)\n"
                "%s",
             proto_rev_names(), budget_usage());
 }
@@ -265,6 +266,13 @@ static int parse_args(int argc, char **argv, dry_args *a) {
             i++;
         } else if (strcmp(arg, "--timeline") == 0 && val) {
             a->timeline_path = val;
+            i++;
+        } else if (strcmp(arg, "--dialect") == 0 && val) {
+            if (strcmp(val, "poc") != 0 && strcmp(val, "enhanced") != 0) {
+                fprintf(stderr, "allocsim run: --dialect: expected poc or enhanced, found '%s'\n", val);
+                return -1;
+            }
+            a->ro.dialect = strcmp(val, "enhanced") == 0 ? LEDGER_DIALECT_ENHANCED : LEDGER_DIALECT_POC;
             i++;
         } else if (arg[0] == '-' && arg[1]) {
             fprintf(stderr, "allocsim run: unknown option or missing value: '%s'\n", arg);

@@ -100,10 +100,16 @@ enum { SCN_Q_DRAM = 0, SCN_Q_L1, SCN_Q_L1_SMALL, SCN_Q_TRACE, SCN_Q_CB, SCN_Q_KE
 
 /* One expectation on a dump. The parser fills the "as written" part; the interpreter fills
  * the resolved part when it attaches a copy to a plan dump (plan.h). */
+/* scn_expect.dialect: `expect poc ...` / `expect enhanced ...` hold only against that server's
+ * output (a duplicate ALLOC with another size keeps the first size in the poc and replaces it
+ * in allocation_server_enhanced); plain `expect ...` holds in every dialect. */
+enum { SCN_DIALECT_ANY = 0, SCN_DIALECT_POC = 1, SCN_DIALECT_ENHANCED = 2 };
+
 struct scn_expect {
     scn_expect_kind kind;
     int line, col;
     char *text;          /* the statement as written, for reports */
+    int dialect;         /* SCN_DIALECT_*: the dialect this expectation applies to */
     /* as written */
     int type;            /* GROUPS: buffer type 0..4, or -1 for every type */
     scn_devsel devs;     /* GROUPS: the devices (all when not written) */

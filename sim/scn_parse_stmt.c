@@ -550,6 +550,13 @@ static int parse_expect_dump(parser *ps, struct scn_expect *e) {
 
 static int parse_expect(parser *ps, int col) {
     scnp_lex(ps);
+    /* `expect poc ...` / `expect enhanced ...`: only against that dialect's server. */
+    int dialect = scnp_tok_is(ps, "poc") ? SCN_DIALECT_POC : scnp_tok_is(ps, "enhanced") ? SCN_DIALECT_ENHANCED : SCN_DIALECT_ANY;
+    if (dialect) {
+        scnp_lex(ps);
+        if (!scnp_tok_is(ps, "dump") && !scnp_tok_is(ps, "query") && !scnp_tok_is(ps, "kernels"))
+            return scnp_expected(ps, "dump, query or kernels after the dialect");
+    }
     if (scnp_tok_is(ps, "error")) {
         if (ps->pending_error)
             return scnp_fail_at(ps, ps->line, col, "expected a statement after 'expect error', found another 'expect error'");
@@ -573,6 +580,7 @@ static int parse_expect(parser *ps, int col) {
         return scnp_oom(ps);
     e->line = ps->line;
     e->col = col;
+    e->dialect = dialect;
     e->type = -1;
     e->count = -1;
     e->ref_count = -1;

@@ -498,6 +498,8 @@ static int exec(run *r, run_proc *pr, const scn_stmt *st, uint64_t *dur) {
     }
     case SCN_EXPECT:
         *dur = 0;
+        if (st->expect->dialect && st->expect->dialect != (r->o->dialect == LEDGER_DIALECT_ENHANCED ? SCN_DIALECT_ENHANCED : SCN_DIALECT_POC))
+            return 0; /* `expect poc|enhanced ...` in the other dialect */
         if (st->expect->kind >= SCN_EXPECT_QUERY)
             return scnr_exec_expect_ext(r, pr, st);
         return scnr_exec_expect(r, pr, st);
@@ -692,7 +694,7 @@ static int setup(run *r, uint64_t seed) {
             !(pr->traces = mem_calloc(nz(d->ntraces), sizeof *pr->traces)))
             return -1;
     }
-    ledger_config cfg = {.rev = r->rev, .is_dead = scnr_is_dead, .dead_ctx = r};
+    ledger_config cfg = {.rev = r->rev, .is_dead = scnr_is_dead, .dead_ctx = r, .dialect = r->o->dialect};
     if (!(r->led = ledger_new(&cfg)))
         return -1;
     return 0;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ledger.h"
 #include "plan.h"
 #include "proto.h"
 #include "scn.h"
@@ -38,6 +39,11 @@ typedef struct {
     int keep_steps;        /* 1: store every step in plan.steps; 0: counts and digest only */
     int expected_text;     /* 1: render each dump's expected lines into plan.dumps[i].expected */
     timeline *timeline;    /* NULL: record no timeline */
+    /* Whose lines the expected dumps are (ledger.h): the poc's (default) or
+     * allocation_server_enhanced's, whose duplicate ALLOC with another size replaces the
+     * stored size and whose reports carry histories. Expectations written `expect poc ...` or
+     * `expect enhanced ...` apply in that dialect only. */
+    ledger_dialect dialect;
     /* Resource limits (0: no limit). Reaching one stops the run with SCN_RUN_ERROR and
      * "path:line:col: stopped ...: the run's ... limit (--max-...)" in err, before the host
      * runs out of memory or time. */

@@ -18,6 +18,8 @@
 #include "ledger.h"
 #include "proto.h"
 #include "sbuf.h"
+#include "scn.h"
+#include "scn_run.h"
 #include "srvline.h"
 #include "testutil.h"
 
@@ -257,6 +259,88 @@ START_TEST(enhanced_dump_text_parses) {
 }
 END_TEST
 
+/* ---- the simulator in the enhanced dialect ------------------------------------------------ */
+
+/* Two processes ALLOC the same DRAM address on one N150 chip, 1 GiB then 256 MiB
+ * (protocol.md §4.2; tracking-stories.md §3): the poc keeps 1 GiB (1048576 KB, "1024 MB"),
+ * the enhanced server keeps 256 MiB (262144 KB, "256 MB") and lists the history (the
+ * REUSE newest first). `expect poc` / `expect enhanced` lines apply in their dialect only. */
+static const char dual_scn[] = "mesh n150\n"
+                               "process a\n"
+                               "  open\n"
+                               "  alloc w DRAM 1GiB\n"
+                               "  wait 10ms\n"
+                               "process b\n"
+                               "  wait 1ms\n"
+                               "  open\n"
+                               "  alloc w DRAM 256MiB\n"
+                               "  dump\n"
+                               "  expect dump DRAM on dev 0: 1 buffer\n"
+                               "  expect poc dump DRAM on dev 0: 1 buffer, 1GiB\n"
+                               "  expect enhanced dump DRAM on dev 0: 1 buffer, 256MiB  # the last size\n";
+
+static void run_dual(ledger_dialect d, plan *p, scn_script **s) {
+    char err[512];
+    ck_assert_msg(scn_parse(dual_scn, strlen(dual_scn), "dual.scn", s, err, sizeof err) == 0, "%s", err);
+    scn_run_opts o;
+    scn_run_opts_init(&o);
+    o.dialect = d;
+    ck_assert_msg(scn_run(*s, &o, p, NULL, err, sizeof err) == SCN_RUN_OK, "%s", err);
+    ck_assert_uint_eq(p->ndumps, 1);
+}
+
+START_TEST(sim_dialect_sets_the_expected_dump_and_expectations) {
+    for (int enh = 0; enh < 2; enh++) {
+        plan p;
+        scn_script *s;
+        run_dual(enh ? LEDGER_DIALECT_ENHANCED : LEDGER_DIALECT_POC, &p, &s);
+        const plan_dump *d = &p.dumps[0];
+        const char *text = sbuf_str(&d->expected);
+        if (enh) {
+            ck_assert_ptr_nonnull(strstr(text, "  DRAM: 1 buffers, 256 MB total\n    - Buffer 0x"));
+            ck_assert_ptr_nonnull(strstr(text, ": 262144 KB (PID "));
+            ck_assert_ptr_nonnull(strstr(text, "      History (allocs=2 frees=0):\n        REUSE size=268435456 pid="));
+            ck_assert_ptr_nonnull(strstr(text, "        ALLOC size=1073741824 pid="));
+            ck_assert_ptr_null(strstr(text, "DUMP_REMAINING")); /* no request/completion lines */
+        } else {
+            ck_assert_ptr_nonnull(strstr(text, "  DRAM: 1 buffers, 1024 MB total\n"));
+            ck_assert_ptr_null(strstr(text, "History"));
+        }
+        /* The plain expectation and the one of this dialect, in order. */
+        ck_assert_uint_eq(d->nexpects, 2);
+        ck_assert_str_eq(d->expects[0].text, "expect dump DRAM on dev 0: 1 buffer");
+        ck_assert_str_eq(d->expects[1].text, enh ? "expect enhanced dump DRAM on dev 0: 1 buffer, 256MiB"
+                                                 : "expect poc dump DRAM on dev 0: 1 buffer, 1GiB");
+        ck_assert_int_eq(d->expects[1].dialect, enh ? SCN_DIALECT_ENHANCED : SCN_DIALECT_POC);
+        dumpview v;
+        char err[256];
+        ck_assert_msg(dumpview_parse_text(text, d->expected.len, &v, err, sizeof err) == 0, "%s", err);
+        for (size_t k = 0; k < d->nexpects; k++) {
+            sbuf why = SBUF_INIT;
+            ck_assert_msg(scn_expect_eval(&d->expects[k], &v, scn_run_pid_name, &p, &v, scn_run_pid_name, &p, &why),
+                          "%s: %s", d->expects[k].text, sbuf_str(&why));
+            sbuf_release(&why);
+        }
+        dumpview_release(&v);
+        plan_release(&p);
+        scn_script_free(s);
+    }
+}
+END_TEST
+
+START_TEST(sim_dialect_expect_syntax_errors) {
+    const char *bad[] = {"process p\n  dump\n  expect poc error x\n",
+                         "process p\n  dump\n  expect enhanced\n"};
+    for (size_t i = 0; i < 2; i++) {
+        scn_script *s = NULL;
+        char err[512];
+        ck_assert_int_ne(scn_parse(bad[i], strlen(bad[i]), "bad.scn", &s, err, sizeof err), 0);
+        ck_assert_msg(strstr(err, "bad.scn:3:") && strstr(err, "expected dump, query or kernels after the dialect"), "%s",
+                      err);
+    }
+}
+END_TEST
+
 /* ---- device presets ------------------------------------------------------------------------ */
 
 START_TEST(device_banners_per_revision) {
@@ -418,6 +502,8 @@ static Suite *dialect_suite(void) {
     tcase_add_test(tc, device_banners_per_revision);
     tcase_add_test(tc, device_info_replies_for_a_galaxy);
     tcase_add_test(tc, no_devices_stays_as_before);
+    tcase_add_test(tc, sim_dialect_sets_the_expected_dump_and_expectations);
+    tcase_add_test(tc, sim_dialect_expect_syntax_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("server");
     tcase_set_timeout(tc, 60);
