@@ -132,6 +132,8 @@ static long render_results(const plan *p, const scn_run_info *info, sbuf *out, s
         }
         for (size_t k = 0; k < d->nexpects; k++) {
             const struct scn_expect *e = &d->expects[k];
+            if (e->kind == SCN_EXPECT_SHM) /* on the SHM regions: cmd_shm_render_expected */
+                continue;
             sbuf why = SBUF_INIT;
             int ok = scn_expect_eval(e, &v, scn_run_pid_name, (void *)p, &v, scn_run_pid_name, (void *)p, &why);
             if (ok) {
@@ -191,8 +193,10 @@ static int dry_once(const scn_script *s, const dry_args *a, timeline *tl, sbuf *
             render_step(&p, &p.steps[i], out);
     size_t held = 0;
     long failed = render_results(&p, &info, out, &held);
-    if (a->shm && failed >= 0 && cmd_shm_render_expected(s, &p, out) < 0)
-        failed = -1;
+    if (a->shm && failed >= 0) {
+        long shm_failed = cmd_shm_render_expected(s, &p, out, &held);
+        failed = shm_failed < 0 ? -1 : failed + shm_failed;
+    }
     sbuf_printf(out, "frames %" PRIu64 ", dumps %zu, expectations %zu held, %ld failed\n", p.frames, p.ndumps, held,
                 failed < 0 ? 0 : failed);
     sbuf_printf(out, "digest %016" PRIx64 "\n", p.digest);

@@ -25,6 +25,7 @@
 #include "mem.h"
 #include "scn_load.h"
 #include "scn_run.h"
+#include "shm_expect.h"
 #include "shm_io.h"
 #include "shm_plan.h"
 #include "shm_run.h"
@@ -193,9 +194,10 @@ static void render_image(const shm_plan *sp, const shmp_image *im, dumpview_pid_
 
 static const char *plan_pid_name(void *ctx, int32_t pid) { return scn_run_pid_name(ctx, pid); }
 
-int cmd_shm_render_expected(const scn_script *s, const plan *p, sbuf *out) {
+long cmd_shm_render_expected(const scn_script *s, const plan *p, sbuf *out, size_t *held) {
     shm_plan sp;
     char err[256];
+    long failed = 0;
     if (shmp_build(s, p, &sp, err, sizeof err) < 0) {
         sbuf_printf(out, "%s\n", err);
         return -1;
@@ -203,11 +205,64 @@ int cmd_shm_render_expected(const scn_script *s, const plan *p, sbuf *out) {
     for (size_t i = 0; i < p->ndumps && i < sp.ndumps; i++) {
         sbuf_printf(out, "== %s: expected SHM regions\n", p->dumps[i].golden_name);
         render_image(&sp, &sp.dumps[i], plan_pid_name, (void *)p, out);
+        for (size_t k = 0; k < p->dumps[i].nexpects; k++) {
+            const struct scn_expect *e = &p->dumps[i].expects[k];
+            if (e->kind != SCN_EXPECT_SHM)
+                continue;
+            sbuf why = SBUF_INIT;
+            if (shmx_eval(e, p, &sp, &sp.dumps[i], &sp.dumps[i], &why)) {
+                sbuf_printf(out, "expect line %d: ok: %s\n", e->line, e->text);
+                (*held)++;
+            } else {
+                sbuf_printf(out, "expect line %d: FAILED: %s\n  %s\n", e->line, e->text, sbuf_str(&why));
+                failed++;
+            }
+            sbuf_release(&why);
+        }
     }
     sbuf_printf(out, "== end of run: expected SHM regions\n");
     render_image(&sp, &sp.final, plan_pid_name, (void *)p, out);
     shmp_release(&sp);
-    return 0;
+    return failed;
+}
+
+/* The `expect shm` expectations of dump i on the regions read at its check point (live
+ * pids mapped to simulated ones first). */
+static void check_shm_expects(verdict_report *rep, shmrun *x, const plan *p, const shm_plan *sp, size_t i) {
+    const plan_dump *d = &p->dumps[i];
+    shmp_image mapped;
+    size_t n = sp->nchips ? (size_t)sp->nchips : 1;
+    int any = 0;
+    for (size_t k = 0; k < d->nexpects; k++)
+        any |= d->expects[k].kind == SCN_EXPECT_SHM;
+    if (!any)
+        return;
+    mapped.bytes = mem_alloc(n * SHMM_FILE_CAPACITY);
+    if (!mapped.bytes) {
+        verdict_report_add(rep, "expect shm", 0, "out of memory (host)");
+        return;
+    }
+    memcpy(mapped.bytes, x->actual[i].bytes, (size_t)sp->nchips * SHMM_FILE_CAPACITY);
+    mapped.size = x->actual[i].size;
+    mapped.exists = x->actual[i].exists;
+    for (int c = 0; c < sp->nchips; c++)
+        if (mapped.exists[c]) {
+            size_t len = mapped.size[c] < SHMM_FILE_CAPACITY ? mapped.size[c] : SHMM_FILE_CAPACITY;
+            shmp_map_pids(sp->chips[c].layout, mapped.bytes + (size_t)c * SHMM_FILE_CAPACITY, len, shmrun_live_to_sim,
+                          x);
+        }
+    for (size_t k = 0; k < d->nexpects; k++) {
+        const struct scn_expect *e = &d->expects[k];
+        if (e->kind != SCN_EXPECT_SHM)
+            continue;
+        sbuf why = SBUF_INIT;
+        int ok = shmx_eval(e, p, sp, &sp->dumps[i], &mapped, &why);
+        char name[600];
+        snprintf(name, sizeof name, "%s: line %d: %s", d->golden_name, e->line, e->text ? e->text : "expect shm");
+        verdict_report_add(rep, name, ok, ok ? NULL : sbuf_str(&why));
+        sbuf_release(&why);
+    }
+    mem_free(mapped.bytes);
 }
 
 /* Compares one region file with the model; adds one case. */
@@ -325,6 +380,7 @@ static void run_shm(const shm_opts *o, verdict_report *rep, FILE *out) {
             continue;
         for (int c = 0; c < sp.nchips; c++)
             check_region(rep, p.dumps[i].golden_name, &x, &sp, c, &sp.dumps[i], &x.actual[i]);
+        check_shm_expects(rep, &x, &p, &sp, i);
         sbuf_printf(&canon, "== %s\n", p.dumps[i].golden_name);
         render_image(&sp, &x.actual[i], shmrun_live_pid_name, &x, &canon);
         if (o->reader && x.reader_status[i] != -1) {

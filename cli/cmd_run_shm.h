@@ -18,8 +18,10 @@ int cmd_run_shm(int argc, char **argv);
  * Returns 0, or -1 with a message in err. */
 int cmd_shm_override_layout(scn_script *s, const char *name, char *err, size_t errlen);
 
-/* Appends the expected SHM regions at every dump and at the end of the run (dry run).
- * Returns 0, or -1 with the message appended. */
-int cmd_shm_render_expected(const scn_script *s, const plan *p, sbuf *out);
+/* Appends the expected SHM regions at every dump and at the end of the run (dry run), each
+ * dump followed by its `expect shm` results on the model's regions ("expect line N: ok: ..."
+ * or "FAILED", like the other expectations); adds the ones that held to *held. Returns the
+ * number that failed, or -1 with the message appended. */
+long cmd_shm_render_expected(const scn_script *s, const plan *p, sbuf *out, size_t *held);
 
 #endif

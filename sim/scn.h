@@ -88,6 +88,7 @@ typedef enum {
     SCN_EXPECT_LACKS,      /* expect dump lacks BUF */
     SCN_EXPECT_CLEANED,    /* expect dump cleaned PROC [N buffers] */
     SCN_EXPECT_MODEL,      /* expect dump matches model */
+    SCN_EXPECT_SHM,        /* expect shm ... (SHM regions; shm_what says which form) */
     SCN_EXPECT_QUERY,      /* expect query [on SEL]: dram=SIZE, l1=, l1_small=, trace=, cb=, kernel= */
     SCN_EXPECT_KTOTAL,     /* expect kernels total N */
     SCN_EXPECT_KGROUPS,    /* expect kernels [on SEL]: none | N kernels | SIZE bytes */
@@ -97,6 +98,19 @@ typedef enum {
 
 /* QUERY reply fields an `expect query` can name (bit i of scn_expect.qmask). */
 enum { SCN_Q_DRAM = 0, SCN_Q_L1, SCN_Q_L1_SMALL, SCN_Q_TRACE, SCN_Q_CB, SCN_Q_KERNEL, SCN_Q_COUNT };
+
+/* Forms of `expect shm` (docs/scenarios.md): evaluated on the SHM regions at the check
+ * point of the preceding dump (sim/shm_expect.h), ignored by the socket transport. */
+enum {
+    SCN_SHM_TOTAL = 0, /* expect shm total TYPE [on SEL]: SIZE | none */
+    SCN_SHM_PROCESS,   /* expect shm process PROC [on SEL]: TYPE=SIZE, ... | none | present */
+    SCN_SHM_ACTIVE,    /* expect shm active [on SEL]: N          (num_active_processes) */
+    SCN_SHM_REFCOUNT,  /* expect shm refcount [on SEL]: N        (reference_count) */
+    SCN_SHM_VERSION,   /* expect shm version [on SEL]: N */
+    SCN_SHM_INIT,      /* expect shm init [on SEL]: READY | IN_PROGRESS | UNINITIALIZED (v4) */
+    SCN_SHM_FILE,      /* expect shm file [on SEL]: present | absent */
+    SCN_SHM_MODEL      /* expect shm matches model */
+};
 
 /* One expectation on a dump. The parser fills the "as written" part; the interpreter fills
  * the resolved part when it attaches a copy to a plan dump (plan.h). */
@@ -129,6 +143,9 @@ struct scn_expect {
     uint64_t q[SCN_Q_COUNT]; /* QUERY: their values */
     uint64_t kernel_id;  /* KHAS / KLACKS */
     int has_size;        /* KHAS: size=SIZE (compared as the report prints KB) */
+    int shm_what;        /* SHM: SCN_SHM_* (also uses devs, none, count, bytes, process,
+                            qmask/q for a slot's counters) */
+    int shm_counter;     /* SHM TOTAL: counter (SCN_Q_* order = the region's counter order) */
     /* resolved by the interpreter */
     int32_t *devices;    /* GROUPS, HAS, LACKS: devices to check, ascending */
     size_t ndevices;

@@ -112,3 +112,142 @@ int scnp_check_mesh_shm(parser *ps, const dev_config *cfg, const scnp_shm_cols *
                                 opt_keys[rules[i].opt], rules[i].where);
     return 0;
 }
+
+/* ---- expect shm ... ----------------------------------------------------------------------- */
+
+/* The region counters by name, in SCN_Q_* order (= the region's counter order). */
+static const char *const shm_counters[SCN_Q_COUNT] = {"DRAM", "L1", "L1_SMALL", "TRACE", "CB", "KERNEL"};
+
+static int take_counter(parser *ps, int *out) {
+    for (int k = 0; k < SCN_Q_COUNT; k++)
+        if (scnp_tok_is(ps, shm_counters[k])) {
+            *out = k;
+            scnp_lex(ps);
+            return 0;
+        }
+    return scnp_expected(ps, "a region counter (DRAM, L1, L1_SMALL, TRACE, CB or KERNEL)");
+}
+
+static int at_sel(const parser *ps) {
+    return scnp_tok_is(ps, "on") || scnp_tok_is(ps, "all") || scnp_tok_is(ps, "dev") || scnp_tok_is(ps, "devs");
+}
+
+/* [on SEL] ':' */
+static int take_sel_colon(parser *ps, struct scn_expect *e) {
+    e->devs.all = 1;
+    if (at_sel(ps) && scnp_parse_devsel(ps, &e->devs) < 0)
+        return -1;
+    if (!scnp_tok_punct(ps, ':'))
+        return scnp_expected(ps, "a device selection (on all, on dev N, on devs N..M) or ':'");
+    scnp_lex(ps);
+    return 0;
+}
+
+/* TYPE=SIZE {, TYPE=SIZE} | none | present */
+static int parse_slot_conditions(parser *ps, struct scn_expect *e) {
+    if (scnp_tok_is(ps, "none") || scnp_tok_is(ps, "present")) {
+        e->none = scnp_tok_is(ps, "none");
+        e->count = e->none ? -1 : 1;
+        scnp_lex(ps);
+        return 0;
+    }
+    for (;;) {
+        int k, col = ps->tok.col;
+        if (ps->tok.kind == TK_EOL)
+            return scnp_expected(ps, "TYPE=SIZE (DRAM, L1, L1_SMALL, TRACE, CB, KERNEL), none or present");
+        if (take_counter(ps, &k) < 0)
+            return -1;
+        if (e->qmask & (1u << k))
+            return scnp_fail_at(ps, ps->line, col, "expected each counter at most once, found %s twice", shm_counters[k]);
+        if (!scnp_tok_punct(ps, '='))
+            return scnp_expected(ps, "'='");
+        scnp_lex(ps);
+        if (scnp_take_size(ps, &e->q[k]) < 0)
+            return -1;
+        e->qmask |= 1u << k;
+        if (!scnp_tok_punct(ps, ','))
+            return 0;
+        scnp_lex(ps);
+    }
+}
+
+int scnp_parse_expect_shm(parser *ps, struct scn_expect *e) {
+    e->kind = SCN_EXPECT_SHM;
+    if (scnp_tok_is(ps, "matches")) {
+        e->shm_what = SCN_SHM_MODEL;
+        scnp_lex(ps);
+        if (!scnp_tok_is(ps, "model"))
+            return scnp_expected(ps, "'model'");
+        scnp_lex(ps);
+        return scnp_expect_eol(ps);
+    }
+    if (scnp_tok_is(ps, "total")) {
+        e->shm_what = SCN_SHM_TOTAL;
+        scnp_lex(ps);
+        if (take_counter(ps, &e->shm_counter) < 0 || take_sel_colon(ps, e) < 0)
+            return -1;
+        if (scnp_tok_is(ps, "none")) {
+            e->none = 1;
+            scnp_lex(ps);
+        } else {
+            if (scnp_take_size(ps, &e->bytes) < 0)
+                return -1;
+            if (scnp_tok_is(ps, "bytes") || scnp_tok_is(ps, "byte"))
+                scnp_lex(ps);
+        }
+        e->has_bytes = 1; /* none = 0 bytes */
+        return scnp_expect_eol(ps);
+    }
+    if (scnp_tok_is(ps, "process")) {
+        e->shm_what = SCN_SHM_PROCESS;
+        scnp_lex(ps);
+        if (!scnp_is_name(&ps->tok))
+            return scnp_expected(ps, "a process name");
+        if (!(e->process = scnp_tok_dup(ps)))
+            return scnp_oom(ps);
+        if (scnp_add_fixup(ps, e, ps->tok.p, ps->tok.len, 1, ps->tok.col) < 0)
+            return -1;
+        scnp_lex(ps);
+        if (take_sel_colon(ps, e) < 0 || parse_slot_conditions(ps, e) < 0)
+            return -1;
+        return scnp_expect_eol(ps);
+    }
+    static const struct {
+        const char *word;
+        int what;
+    } counts[] = {{"active", SCN_SHM_ACTIVE},   {"refcount", SCN_SHM_REFCOUNT}, {"reference_count", SCN_SHM_REFCOUNT},
+                  {"version", SCN_SHM_VERSION}, {"init", SCN_SHM_INIT},         {"file", SCN_SHM_FILE}};
+    int what = -1;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (scnp_tok_is(ps, counts[i].word))
+            what = counts[i].what;
+    if (what < 0)
+        return scnp_expected(ps, "total, process, active, refcount, version, init, file or matches model after "
+                                 "'expect shm'");
+    e->shm_what = what;
+    scnp_lex(ps);
+    if (take_sel_colon(ps, e) < 0)
+        return -1;
+    if (what == SCN_SHM_INIT) {
+        if (scnp_tok_is(ps, "READY"))
+            e->count = SHML_INIT_READY;
+        else if (scnp_tok_is(ps, "IN_PROGRESS"))
+            e->count = SHML_INIT_IN_PROGRESS;
+        else if (scnp_tok_is(ps, "UNINITIALIZED"))
+            e->count = 0;
+        else
+            return scnp_expected(ps, "READY, IN_PROGRESS or UNINITIALIZED");
+        scnp_lex(ps);
+    } else if (what == SCN_SHM_FILE) {
+        if (!scnp_tok_is(ps, "present") && !scnp_tok_is(ps, "absent"))
+            return scnp_expected(ps, "present or absent");
+        e->none = scnp_tok_is(ps, "absent");
+        scnp_lex(ps);
+    } else {
+        uint64_t n;
+        if (scnp_take_uint(ps, UINT32_MAX, "a number", &n) < 0)
+            return -1;
+        e->count = (int64_t)n;
+    }
+    return scnp_expect_eol(ps);
+}

@@ -569,9 +569,9 @@ static int parse_expect(parser *ps, int col) {
         ps->pending_col = col;
         return 0;
     }
-    int ext = scnp_tok_is(ps, "query") ? 1 : scnp_tok_is(ps, "kernels") ? 2 : 0;
+    int ext = scnp_tok_is(ps, "query") ? 1 : scnp_tok_is(ps, "kernels") ? 2 : scnp_tok_is(ps, "shm") ? 3 : 0;
     if (!ext && !scnp_tok_is(ps, "dump"))
-        return scnp_expected(ps, "dump, query, kernels or error");
+        return scnp_expected(ps, "dump, query, kernels, shm or error");
     scnp_lex(ps);
     scn_stmt st;
     stmt_init(ps, &st, SCN_EXPECT, col);
@@ -595,7 +595,7 @@ static int parse_expect(parser *ps, int col) {
         to--;
     size_t fix_before = ps->nfix;
     if (!(e->text = mem_strndup(ps->lp + from, to - from)) ||
-        (ext ? scnp_parse_expect_ext(ps, e, ext) : parse_expect_dump(ps, e)) < 0) {
+        (ext == 3 ? scnp_parse_expect_shm(ps, e) : ext ? scnp_parse_expect_ext(ps, e, ext) : parse_expect_dump(ps, e)) < 0) {
         int was_oom = e->text == NULL;
         /* Fixups already registered point at e: drop them before releasing it. */
         while (ps->nfix > fix_before)

@@ -145,5 +145,7 @@ typedef struct {
 } scnp_shm_cols;
 int scnp_parse_mesh_shm_option(parser *ps, dev_config *cfg, scnp_shm_cols *cols);
 int scnp_check_mesh_shm(parser *ps, const dev_config *cfg, const scnp_shm_cols *cols);
+/* After `expect shm`: total, process, active, refcount, version, init, file, matches model. */
+int scnp_parse_expect_shm(parser *ps, struct scn_expect *e);
 
 #endif

@@ -211,7 +211,7 @@ case('exit_in_repeat', t, 5, 5, "expected a statement allowed inside repeat (exi
 t = HEAD + "  exit\n  dump\n"
 case('statement_after_exit', t, 5, 3, "expected the end of the process (nothing may follow exit or crash), found 'dump'", 'a statement after exit')
 # expect
-stmt('expect_missing', '  expect', None, 'expected dump, query, kernels or error, found end of line', 'expect without anything')
+stmt('expect_missing', '  expect', None, 'expected dump, query, kernels, shm or error, found end of line', 'expect without anything')
 stmt('expect_error_no_text', '  expect error', None, 'expected the text the error must contain, found end of line', 'expect error without a text')
 t = HEAD + "  expect error out of memory\n"
 case('expect_error_dangling', t, 5, 1, "expected a statement after the 'expect error' of line 4, found end of file", 'expect error as the last statement')
@@ -288,6 +288,26 @@ stmt('expect_kernels_without_dump', '  expect kernels total 4', 'expect', "expec
 stmt('expect_cleaned_bad_unit', '  dump\n  expect dump cleaned p 4 widgets', 'widgets', "expected 'buffers', 'cbs' or 'kernels' (each at most once), found 'widgets'", 'cleaned with an unknown count')
 mesh('mesh_kernel_size_bad', 'mesh n150 kernel_size=per_device', 'per_device', "expected binary or per_core, found 'per_device'", 'a kernel size mode that does not exist')
 mesh('mesh_eth_cores_overflow', 'mesh n150 eth_cores=99999999', '99999999', "expected a core count up to 1048576, found '99999999'", 'an Ethernet core count out of range')
+
+# ---- SHM tracking: mesh options and `expect shm` (docs/shm-transport.md, docs/scenarios.md) ----
+mesh('mesh_shm_layout_unknown', 'mesh n150 shm_layout=v5', 'v5', "expected an SHM layout (v1-K, v1-N, v1-A, v2a, v2b, v3, v4, v4a, v4b or v4c), found 'v5'", 'an SHM layout that does not exist')
+mesh('mesh_shm_layout_missing', 'mesh n150 shm_layout=', None, "expected an SHM layout (v1-K, v1-N, v1-A, v2a, v2b, v3, v4, v4a, v4b or v4c), found end of line", 'shm_layout without a value')
+mesh('mesh_shm_idle_reset_v2b', 'mesh n150 shm_idle_reset=on shm_layout=v2b', 'shm_idle_reset', "expected an option of SHM layout v2b, found shm_idle_reset (it applies to v4b and v4c only)", 'an option the layout does not take (written before the layout)')
+mesh('mesh_shm_region_size_v4', 'mesh n150 shm_region_size=8640', 'shm_region_size', "expected an option of SHM layout v4c, found shm_region_size (it applies to v1-A only)", 'v1-A padding on the default layout v4')
+mesh('mesh_shm_claim_v1k', 'mesh n150 shm_layout=v1-K shm_claim=cas', 'shm_claim', "expected an option of SHM layout v1-K, found shm_claim (it applies to v2a, v2b and v3 only)", 'the v2/v3 claim option on a v1 layout')
+mesh('mesh_shm_region_size_bad', 'mesh n150 shm_layout=v1-A shm_region_size=9000', '9000', "expected shm_region_size 8640 or 8576 (v1-A), found 9000", 'a v1-A region size no header has')
+mesh('mesh_shm_per_pid_bad', 'mesh n150 shm_per_pid=yes', 'yes', "expected on or off, found 'yes'", 'per-PID tracking neither on nor off')
+stmt('expect_shm_unknown_form', '  dump\n  expect shm totals TRACE: 0', 'totals', "expected total, process, active, refcount, version, init, file or matches model after 'expect shm', found 'totals'", 'an expect shm form that does not exist')
+stmt('expect_shm_bad_counter', '  dump\n  expect shm total SYSTEM_MEMORY: 0', 'SYSTEM_MEMORY', "expected a region counter (DRAM, L1, L1_SMALL, TRACE, CB or KERNEL), found 'SYSTEM_MEMORY'", 'a type the region has no counter for')
+stmt('expect_shm_missing_colon', '  dump\n  expect shm total TRACE 0', '0', "expected a device selection (on all, on dev N, on devs N..M) or ':', found '0'", 'a total without its colon')
+stmt('expect_shm_unknown_process', '  dump\n  expect shm process q: DRAM=1MiB', 'q', "expected a process name, found 'q'", 'a slot of a process the scenario does not have')
+stmt('expect_shm_counter_twice', '  dump\n  expect shm process p: DRAM=1MiB, DRAM=2MiB', 'DRAM', "expected each counter at most once, found DRAM twice", 'a slot counter written twice', nth=2)
+stmt('expect_shm_slot_empty', '  dump\n  expect shm process p:', None, "expected TYPE=SIZE (DRAM, L1, L1_SMALL, TRACE, CB, KERNEL), none or present, found end of line", 'a slot expectation without a condition')
+stmt('expect_shm_init_bad', '  dump\n  expect shm init: DONE', 'DONE', "expected READY, IN_PROGRESS or UNINITIALIZED, found 'DONE'", 'an init state that does not exist')
+stmt('expect_shm_file_bad', '  dump\n  expect shm file: gone', 'gone', "expected present or absent, found 'gone'", 'a file state that does not exist')
+stmt('expect_shm_matches_what', '  dump\n  expect shm matches golden', 'golden', "expected 'model', found 'golden'", 'matches something else than the model')
+stmt('expect_shm_trailing', '  dump\n  expect shm active: 1 2', '2', "expected end of line, found '2'", 'a second number after the count')
+stmt('expect_shm_without_dump', '  expect shm total TRACE: 0', 'expect', "expected a dump earlier in process p, found none", 'an SHM expectation before any dump')
 
 for name, text, line, col, msg, comment, args, binary, live in cases:
     data = text if isinstance(text, bytes) else text.encode('utf-8')

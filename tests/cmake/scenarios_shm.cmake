@@ -32,3 +32,36 @@ add_test(NAME shm_reader_python
 set_tests_properties(shm_reader_python PROPERTIES
   ENVIRONMENT "ALLOCSIM_SHIM=${CMAKE_BINARY_DIR}/lib/liballocsim_shim.so"
   PASS_REGULAR_EXPRESSION "--- dump 1 \\(line 48\\): reader output ---\nregions: 8\ntt_device_[0-9]+_memory size=8576 version=4 active=1 refs=1 dram=4276465664 l1=0 l1_small=0 trace=12503040 cb=0\n.*shm_open tt_device_[0-9]+_memory: 8576 bytes\n--- dump 2 \\(line 60\\): reader output ---\nregions: 8\ntt_device_[0-9]+_memory size=8576 version=4 active=0 refs=0 dram=0 l1=0 l1_small=0 trace=0 cb=0")
+# `expect shm` stories (tests/data/shm/): crash, exit without close and two processes sharing
+# chips, per layout, with the region values worked out by hand from shm-tracking.md; each
+# runs live (real stand-ins) and dry (the model's regions). fail_expect.scn must fail and
+# name the region, the field, the expected and the found value.
+file(GLOB SHM_STORIES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/data/shm/*.scn)
+foreach(scn ${SHM_STORIES})
+  get_filename_component(name ${scn} NAME_WE)
+  if(name STREQUAL "fail_expect")
+    continue()
+  endif()
+  add_test(NAME shm_story_${name} COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --transport shm --no-golden -q)
+  add_test(NAME shm_story_${name}_dry COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --dry-run --transport shm --quiet)
+  set_tests_properties(shm_story_${name} shm_story_${name}_dry PROPERTIES TIMEOUT 60)
+endforeach()
+add_test(NAME shm_story_fail_expect_report
+         COMMAND sh -c "'${ALLOCSIM_BIN}/allocsim' run '${CMAKE_SOURCE_DIR}/tests/data/shm/fail_expect.scn' --transport shm --no-golden; echo \"exit $?\"")
+set_tests_properties(shm_story_fail_expect_report PROPERTIES
+  PASS_REGULAR_EXPRESSION "line 9: expect shm total DRAM on all: none\n    region tt_device_[0-9]+_memory \\(device 0\\): totals.dram: expected 0, found 1048576\n.*processes\\[0\\].dram \\(p\\): expected 2097152, found 1048576\n.*init_state: expected IN_PROGRESS, found READY\nFAILED [^\n]*: 6 checks, 3 failed\n.*exit 1")
+add_test(NAME shm_story_fail_expect_dry
+         COMMAND sh -c "'${ALLOCSIM_BIN}/allocsim' run '${CMAKE_SOURCE_DIR}/tests/data/shm/fail_expect.scn' --dry-run --transport shm --quiet; echo \"exit $?\"")
+set_tests_properties(shm_story_fail_expect_dry PROPERTIES
+  PASS_REGULAR_EXPRESSION "expect line 9: FAILED: expect shm total DRAM on all: none\n  region tt_device_[0-9]+_memory \\(device 0\\): totals.dram: expected 0, found 1048576\n.*expect line 12: ok: expect shm refcount on all: 1\n.*expectations 1 held, 3 failed\n.*exit 1")
+# The seed story's SHM expectations (no TRACE bytes on any chip after close) in both transports
+# of the dry run, and the socket transport's dry run of it stays as it was (the expectations
+# are not evaluated there).
+add_test(NAME shm_seed_expect_dry
+         COMMAND ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/t3k_llama_trace.scn --dry-run --transport shm --quiet)
+set_tests_properties(shm_seed_expect_dry PROPERTIES
+  PASS_REGULAR_EXPRESSION "expect line 55: ok: expect shm total TRACE on all: 12503040\n.*expect line 67: ok: expect shm total TRACE on all: none\n.*expectations 16 held, 0 failed")
+add_test(NAME shm_seed_socket_dry_ignores_shm
+         COMMAND ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/t3k_llama_trace.scn --dry-run --quiet)
+set_tests_properties(shm_seed_socket_dry_ignores_shm PROPERTIES
+  PASS_REGULAR_EXPRESSION "expectations 9 held, 0 failed" FAIL_REGULAR_EXPRESSION "expect shm")
