@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cmd_run_cbk.h"
 #include "cmd_run_shm.h"
 #include "cmds.h"
 #include "budget.h"
@@ -705,6 +706,7 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
             for (size_t i = 0; i < c.res.ndumps; i++)
                 if (c.res.dumps[i].plan_dump >= 0 && (size_t)c.res.dumps[i].plan_dump < c.p.ndumps)
                     live_check_dump(&c, &c.res.dumps[i]);
+            cmd_run_check_cbk(rep, &c.p, c.srv, &c.res, o->timeout_ms); /* DUMP_KERNELS, expect query/kernels */
             live_check_rest(&c);
             live_stop_server(&c);
         }

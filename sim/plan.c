@@ -36,6 +36,12 @@ void plan_release(plan *p) {
     for (size_t i = 0; i < p->nchecks; i++) {
         mem_free(p->checks[i].text);
         mem_free(p->checks[i].why);
+        if (p->checks[i].expect) {
+            scn_expect_release(p->checks[i].expect);
+            mem_free(p->checks[i].expect);
+        }
+        mem_free(p->checks[i].qdevs);
+        mem_free(p->checks[i].qsteps);
     }
     mem_free(p->checks);
     memset(p, 0, sizeof *p);

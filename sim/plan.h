@@ -57,15 +57,24 @@ typedef struct {
 typedef struct {
     int line;
     sbuf expected;
+    long step;           /* the plan step of its DUMP_KERNELS frame (-1: steps not kept) */
 } plan_kdump;
 
 /* An expectation the interpreter evaluated on the model when it ran (`expect query`, `expect
- * kernels`): live runs check the same numbers through the exact QUERY-reply comparison. */
+ * kernels`). A live run evaluates the same expectation again on what the server answered:
+ * the QUERY replies of the steps qsteps (one per device of devs) or the DUMP_KERNELS report
+ * of kdump as the server printed it. */
 typedef struct {
     int line;
     char *text;          /* the statement as written */
     int ok;
     char *why;           /* when !ok: what was expected and found */
+    struct scn_expect *expect; /* a copy, devices resolved into devs (owned) */
+    uint64_t devs[4];    /* the devices it covers (DEV_MAX_DEVICES bits) */
+    int kdump;           /* `expect kernels`: index into kdumps; -1 otherwise */
+    int32_t *qdevs;      /* `expect query`: the devices, ascending (owned) */
+    long *qsteps;        /* and the plan step of each one's latest QUERY (-1: steps not kept) */
+    size_t nq;
 } plan_check;
 
 typedef struct {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kview.h"
 #include "mem.h"
 
 /* ---- the client ----------------------------------------------------------------------- */
@@ -242,9 +243,13 @@ int scnr_system_kernels(run *r, run_proc *pr, const scn_stmt *st, int load) {
 void scnr_query_record(run *r, run_proc *pr, int32_t dev) {
     if (dev < 0 || dev >= DEV_MAX_DEVICES)
         return;
-    if (!pr->qlast && !(pr->qlast = mem_calloc(DEV_MAX_DEVICES, sizeof *pr->qlast)))
-        return; /* out of memory: expect query then reports the device as never queried */
+    if (!pr->qlast) { /* one allocation: the counters, then the steps (freed with qlast) */
+        if (!(pr->qlast = mem_calloc(DEV_MAX_DEVICES, sizeof *pr->qlast + sizeof *pr->qstep)))
+            return; /* out of memory: expect query then reports the device as never queried */
+        pr->qstep = (long *)(void *)(pr->qlast + DEV_MAX_DEVICES);
+    }
     pr->qlast[dev] = ledger_device_counters(r->led, dev);
+    pr->qstep[dev] = r->o->keep_steps && r->p->nsteps ? (long)r->p->nsteps - 1 : -1;
     pr->qhave[dev / 64] |= 1ull << (dev % 64);
 }
 
@@ -272,73 +277,10 @@ int scnr_exec_dump_kernels(run *r, run_proc *pr, const scn_stmt *st) {
     ledger_set_emit(r->led, NULL, NULL);
     if (rc < 0)
         return rc;
+    k->step = r->o->keep_steps && p->nsteps ? (long)p->nsteps - 1 : -1;
     if (sbuf_failed(&k->expected))
         return scnr_oom(r, st);
     pr->last_kdump = (long)(p->nkdumps - 1);
-    return 0;
-}
-
-/* One kernel of a parsed DUMP_KERNELS report (ages are not kept: never compared). */
-typedef struct {
-    int32_t dev;
-    uint64_t id;
-    char kb[32];
-    int32_t pid;
-} kview_kernel;
-
-typedef struct {
-    int32_t dev;
-    uint64_t n;
-    char mb[32];
-} kview_device;
-
-typedef struct {
-    uint64_t total;
-    kview_device dev[DEV_MAX_DEVICES];
-    int ndev;
-    kview_kernel *k;
-    size_t nk, cap;
-} kview;
-
-/* Parses the report's lines (the ledger's rendering: fixed formats, protocol.md §5.9). */
-static int kview_parse(const char *text, kview *v) {
-    memset(v, 0, sizeof *v);
-    int32_t dev = -1;
-    for (const char *l = text; *l;) {
-        const char *e = strchr(l, '\n');
-        size_t len = e ? (size_t)(e - l) : strlen(l);
-        char line[256];
-        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), l);
-        unsigned long long a;
-        char mb[32];
-        int d;
-        if (sscanf(line, "Total kernel allocations: %llu", &a) == 1) {
-            v->total = a;
-        } else if (sscanf(line, "📊 Device %d - Total: %31s MB (%llu kernels)", &d, mb, &a) == 3 && v->ndev < DEV_MAX_DEVICES) {
-            dev = d;
-            v->dev[v->ndev].dev = d;
-            v->dev[v->ndev].n = a;
-            snprintf(v->dev[v->ndev++].mb, sizeof mb, "%s", mb);
-        } else if (sscanf(line, "  │ Kernel ID: 0x%llx", &a) == 1) {
-            if (v->nk == v->cap) {
-                size_t cap = v->cap ? v->cap * 2 : 16;
-                kview_kernel *nv = mem_realloc(v->k, sizeof *nv * cap);
-                if (!nv)
-                    return -1;
-                v->k = nv;
-                v->cap = cap;
-            }
-            kview_kernel *k = &v->k[v->nk++];
-            memset(k, 0, sizeof *k);
-            k->dev = dev;
-            k->id = a;
-        } else if (v->nk && sscanf(line, "  │   Size:      %31s KB", mb) == 1) {
-            snprintf(v->k[v->nk - 1].kb, sizeof mb, "%s", mb);
-        } else if (v->nk && sscanf(line, "  │   Owner PID: %d", &d) == 1) {
-            v->k[v->nk - 1].pid = d;
-        }
-        l += len + (e ? 1 : 0);
-    }
     return 0;
 }
 
@@ -357,7 +299,6 @@ static int expect_devices(run *r, run_proc *pr, const struct scn_expect *e, uint
     return 0;
 }
 
-static void fmt_mb(char *b, size_t n, uint64_t v) { ledger_format_mb(b, n, v); }
 
 static int eval_query(run *r, run_proc *pr, const struct scn_expect *e, const uint64_t bits[NDEVWORDS], sbuf *why) {
     static const char *names[SCN_Q_COUNT] = {"dram", "l1", "l1_small", "trace", "cb", "kernel"};
@@ -380,81 +321,12 @@ static int eval_query(run *r, run_proc *pr, const struct scn_expect *e, const ui
     return 1;
 }
 
-static const char *proc_of_pid(const run *r, int32_t pid) {
+static const char *proc_of_pid(void *ctx, int32_t pid) {
+    const run *r = ctx;
     for (int i = 0; i < r->s->nprocs; i++)
         if (r->procs[i].pid == pid)
             return r->procs[i].decl->name;
     return NULL;
-}
-
-static int eval_kernels(run *r, const struct scn_expect *e, const kview *v, const uint64_t bits[NDEVWORDS], sbuf *why) {
-    if (e->kind == SCN_EXPECT_KTOTAL) {
-        if (v->total != (uint64_t)e->count) {
-            sbuf_printf(why, "expected %" PRId64 " kernel allocations, found %" PRIu64, e->count, v->total);
-            return 0;
-        }
-        return 1;
-    }
-    for (int d = 0; d < DEV_MAX_DEVICES; d++) {
-        if (!scnr_bit_has(bits, d))
-            continue;
-        if (e->kind == SCN_EXPECT_KGROUPS) {
-            const kview_device *g = NULL;
-            for (int i = 0; i < v->ndev; i++)
-                if (v->dev[i].dev == d)
-                    g = &v->dev[i];
-            if (e->none) {
-                if (g) {
-                    sbuf_printf(why, "device %d: expected no kernels, found %" PRIu64, d, g->n);
-                    return 0;
-                }
-                continue;
-            }
-            if (!g) {
-                sbuf_printf(why, "device %d: expected kernels, found the device absent from the report", d);
-                return 0;
-            }
-            if (e->count >= 0 && g->n != (uint64_t)e->count) {
-                sbuf_printf(why, "device %d: expected %" PRId64 " kernels, found %" PRIu64, d, e->count, g->n);
-                return 0;
-            }
-            char mb[32];
-            fmt_mb(mb, sizeof mb, e->bytes);
-            if (e->has_bytes && strcmp(mb, g->mb) != 0) {
-                sbuf_printf(why, "device %d: expected %s MB of kernels, found %s MB", d, mb, g->mb);
-                return 0;
-            }
-            continue;
-        }
-        const kview_kernel *k = NULL;
-        for (size_t i = 0; i < v->nk; i++)
-            if (v->k[i].dev == d && v->k[i].id == e->kernel_id)
-                k = &v->k[i];
-        if (e->kind == SCN_EXPECT_KLACKS) {
-            if (k) {
-                sbuf_printf(why, "device %d: expected no kernel 0x%" PRIx64 ", found it listed", d, e->kernel_id);
-                return 0;
-            }
-            continue;
-        }
-        if (!k) {
-            sbuf_printf(why, "device %d: expected kernel 0x%" PRIx64 " listed, found none", d, e->kernel_id);
-            return 0;
-        }
-        char kb[32];
-        ledger_format_kb(kb, sizeof kb, e->bytes);
-        if (e->has_size && strcmp(kb, k->kb) != 0) {
-            sbuf_printf(why, "device %d: expected kernel 0x%" PRIx64 " of %s KB, found %s KB", d, e->kernel_id, kb, k->kb);
-            return 0;
-        }
-        const char *owner = proc_of_pid(r, k->pid);
-        if (e->process && (!owner || strcmp(owner, e->process) != 0)) {
-            sbuf_printf(why, "device %d: expected kernel 0x%" PRIx64 " owned by %s, found PID %d", d, e->kernel_id,
-                        e->process, (int)k->pid);
-            return 0;
-        }
-    }
-    return 1;
 }
 
 int scnr_exec_expect_ext(run *r, run_proc *pr, const scn_stmt *st) {
@@ -464,18 +336,22 @@ int scnr_exec_expect_ext(run *r, run_proc *pr, const scn_stmt *st) {
         return scnr_fail(r, st, "expected a mesh for 'all', found none (write dev N)");
     sbuf why = SBUF_INIT;
     int ok;
+    int kdump = -1;
     if (e->kind == SCN_EXPECT_QUERY) {
         ok = eval_query(r, pr, e, bits, &why);
     } else {
         if (pr->last_kdump < 0)
             return scnr_fail(r, st, "expected a 'dump kernels' earlier in process %s, found none", pr->decl->name);
+        kdump = (int)pr->last_kdump;
+        const sbuf *t = &r->p->kdumps[kdump].expected;
         kview v;
-        if (kview_parse(sbuf_str(&r->p->kdumps[pr->last_kdump].expected), &v) < 0) {
-            mem_free(v.k);
-            return scnr_oom(r, st);
+        char kerr[256];
+        if (kview_parse(sbuf_str(t), t->len, &v, kerr, sizeof kerr) < 0) {
+            kview_release(&v);
+            return scnr_fail(r, st, "internal: the model's kernel report does not parse: %s", kerr);
         }
-        ok = eval_kernels(r, e, &v, bits, &why);
-        mem_free(v.k);
+        ok = kview_expect_eval(e, bits, &v, proc_of_pid, r, &why);
+        kview_release(&v);
     }
     plan *p = r->p;
     plan_check *nv = mem_realloc(p->checks, sizeof *nv * (p->nchecks + 1));
@@ -485,16 +361,37 @@ int scnr_exec_expect_ext(run *r, run_proc *pr, const scn_stmt *st) {
     }
     p->checks = nv;
     plan_check *c = &nv[p->nchecks];
+    memset(c, 0, sizeof *c);
     c->line = st->line;
     c->ok = ok;
+    c->kdump = kdump;
+    memcpy(c->devs, bits, sizeof c->devs);
     c->text = mem_strdup(e->text);
     c->why = ok ? NULL : mem_strdup(sbuf_str(&why));
     sbuf_release(&why);
-    if (!c->text || (!ok && !c->why)) {
-        mem_free(c->text);
-        mem_free(c->why);
-        return scnr_oom(r, st);
+    int bad = !c->text || (!ok && !c->why);
+    if (!bad && (c->expect = mem_calloc(1, sizeof *c->expect)) != NULL) {
+        bad = scn_expect_copy(c->expect, e) != 0;
+        if (bad) {
+            mem_free(c->expect);
+            c->expect = NULL;
+        }
+    } else {
+        bad = 1;
     }
-    p->nchecks++;
-    return 0;
+    if (!bad && e->kind == SCN_EXPECT_QUERY) { /* the QUERY steps a live run compares */
+        for (int d = 0; d < DEV_MAX_DEVICES; d++)
+            c->nq += scnr_bit_has(bits, d);
+        c->qdevs = mem_calloc(c->nq ? c->nq : 1, sizeof *c->qdevs);
+        c->qsteps = mem_calloc(c->nq ? c->nq : 1, sizeof *c->qsteps);
+        bad = !c->qdevs || !c->qsteps;
+        for (int d = 0, k = 0; !bad && d < DEV_MAX_DEVICES; d++) {
+            if (!scnr_bit_has(bits, d))
+                continue;
+            c->qdevs[k] = d;
+            c->qsteps[k++] = pr->qstep && scnr_bit_has(pr->qhave, d) ? pr->qstep[d] : -1;
+        }
+    }
+    p->nchecks++; /* released by plan_release whatever was filled */
+    return bad ? scnr_oom(r, st) : 0;
 }

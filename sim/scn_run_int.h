@@ -82,6 +82,7 @@ typedef struct {
     uint64_t sys_size[2]; /* Fabric and Dispatch KERNEL_LOAD sizes */
     uint64_t sysdevs[NDEVWORDS];
     ledger_counters *qlast; /* latest QUERY reply per device (lazily allocated) */
+    long *qstep;        /* its plan step (-1: steps not kept); inside qlast's allocation */
     uint64_t qhave[NDEVWORDS];
     long last_kdump;    /* index into plan.kdumps, -1 none */
     run_frame stack[SCN_MAX_DEPTH + 1];

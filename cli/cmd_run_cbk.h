@@ -1,0 +1,16 @@
+/* cmd_run_cbk: the CB/kernel checks of a live run (allocsim run / check, socket transport). */
+#ifndef ALLOCSIM_CMD_RUN_CBK_H
+#define ALLOCSIM_CMD_RUN_CBK_H
+
+#include "plan.h"
+#include "runner.h"
+#include "srvproc.h"
+#include "verdict.h"
+
+/* After the plan ran (res OK): cuts every DUMP_KERNELS report out of the server's log and
+ * compares it with the model's (every field but ages), evaluates each `expect kernels` on the
+ * server's report and each `expect query` on the server's QUERY replies. Adds one case per
+ * report and per expectation to rep. */
+void cmd_run_check_cbk(verdict_report *rep, const plan *p, srvproc *srv, runner_result *res, int timeout_ms);
+
+#endif
