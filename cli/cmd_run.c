@@ -679,6 +679,8 @@ static ledger_dialect detect_dialect(srvproc *srv) {
     return d;
 }
 
+static const runner_procs *run_procs; /* cmd_run_socket_with */
+
 static void run_scenario(const char *path, const run_opts *o, verdict_report *rep, FILE *out) {
     live_run c;
     memset(&c, 0, sizeof c);
@@ -698,6 +700,7 @@ static void run_scenario(const char *path, const run_opts *o, verdict_report *re
         }
         rop.timeout_ms = o->timeout_ms;
         rop.dump_timeout_ms = o->timeout_ms;
+        rop.procs = run_procs; /* --transport both: the SHM stand-ins (cmd_run_socket_with) */
         runner_status st = runner_run_plan(c.srv, &c.p, &rop, o->record, &c.res);
         c.have_res = 1;
         if (st != RUNNER_OK) {
@@ -729,6 +732,15 @@ static void emit_reports(verdict_report **reps, size_t n, const run_opts *o) {
         verdict_print_tap((const verdict_report *const *)reps, n, stdout);
     if (o->junit && verdict_write_junit((const verdict_report *const *)reps, n, o->junit) != 0)
         fprintf(stderr, "allocsim: cannot write %s: %s\n", o->junit, strerror(errno));
+}
+
+/* The socket run of `--transport both` (cli/cmd_run_shm.c): cmd_run with the runner's
+ * processes being the SHM stand-ins. Single-threaded use only (allocsim run, not check). */
+int cmd_run_socket_with(int argc, char **argv, const runner_procs *procs) {
+    run_procs = procs;
+    int rc = cmd_run(argc, argv);
+    run_procs = NULL;
+    return rc;
 }
 
 int cmd_run(int argc, char **argv) {

@@ -7,8 +7,9 @@
  * every region file must exist exactly when the model's does, have its size, and hold every
  * byte the model determines (live pids mapped to simulated ones; timestamps excluded); the
  * readable rendering of all regions is compared with the golden file NAME.shm-LAYOUT.golden.
- * `--transport both` then also runs the socket transport on the same scenario (see
- * docs/shm-transport.md for what "both" does and does not do).
+ * `--transport both` runs the socket transport at the same time with the same processes: the
+ * socket runner's frames carry the SHM stand-ins' pids, and both are checked at every check
+ * point (docs/shm-transport.md).
  * Exit status: 0 all held, 1 a check failed, 2 bad usage or scenario, 3 the region
  * directory or a stand-in failed.
  */
@@ -34,6 +35,9 @@
 typedef struct {
     const char *path;
     int both;
+    int argc;   /* the whole command line (--transport both hands it to the socket run) */
+    char **argv;
+    int socket_rc; /* --transport both: the socket run's exit status, -1 if it did not run */
     const char *shm_dir, *reader, *layout;
     int keep, live;
     int has_seed, has_rev;
@@ -49,7 +53,8 @@ static void usage(FILE *f) {
             "                    [--reader \"CMD\"] [--shm-layout LAYOUT] [--seed N] [--protocol REV]\n"
             "                    [--update-golden] [--no-golden] [-q] [-v]\n"
             "  --transport shm       stand-in processes write TT-Metal's SHM regions; no server\n"
-            "  --transport both      the SHM transport, then the socket transport (server options apply)\n"
+            "  --transport both      both at once: each stand-in's pid in the frames and in the region slots\n"
+            "                        (server options apply to the socket side)\n"
             "  --shm-dir DIR         region directory (default: a new private one under /dev/shm)\n"
             "  --keep-shm            leave the region files after the run\n"
             "  --shm-live            use the machine's /dev/shm (touches real tt_device_* regions!)\n"
@@ -313,6 +318,8 @@ static void golden_path(const char *scenario, const char *layout, sbuf *out) {
     sbuf_printf(out, "%.*s.shm-%s.golden", (int)len, scenario, layout);
 }
 
+static int run_socket_too(int argc, char **argv, const runner_procs *procs);
+
 /* The SHM run; fills rep. */
 static void run_shm(const shm_opts *o, verdict_report *rep, FILE *out) {
     scn_script *s = NULL;
@@ -371,6 +378,16 @@ static void run_shm(const shm_opts *o, verdict_report *rep, FILE *out) {
         goto out;
     }
     have_x = 1;
+    if (o->both) {
+        /* One process per simulated process for both transports: the socket run's frames
+         * carry the SHM stand-ins' pids, and the SHM plan catches up at every process start,
+         * end and dump (shmrun_runner_procs). The socket run prints its own report first. */
+        runner_procs procs;
+        shmrun_runner_procs(&x, &procs);
+        shm_opts *mo = (shm_opts *)o;
+        mo->socket_rc = run_socket_too(o->argc, o->argv, &procs);
+        fflush(stdout);
+    }
     if (shmrun_finish(&x) < 0) {
         verdict_report_set_error(rep, 3, x.msg);
         goto out;
@@ -424,7 +441,7 @@ out:
 }
 
 /* The socket run of --transport both: the same arguments without the SHM ones. */
-static int run_socket_too(int argc, char **argv) {
+static int run_socket_too(int argc, char **argv, const runner_procs *procs) {
     char **av = mem_calloc((size_t)argc + 1, sizeof *av);
     if (!av)
         return 2;
@@ -440,7 +457,7 @@ static int run_socket_too(int argc, char **argv) {
             continue;
         av[n++] = argv[i];
     }
-    int rc = cmd_run(n, av);
+    int rc = cmd_run_socket_with(n, av, procs);
     mem_free(av);
     return rc;
 }
@@ -451,6 +468,9 @@ int cmd_run_shm(int argc, char **argv) {
     if (prc != 0)
         return prc < 0 ? 0 : prc;
     budget_apply_memory(&o.lim);
+    o.argc = argc;
+    o.argv = argv;
+    o.socket_rc = -1;
     verdict_report rep;
     verdict_report_init(&rep, o.path);
     run_shm(&o, &rep, stdout);
@@ -460,10 +480,7 @@ int cmd_run_shm(int argc, char **argv) {
         verdict_print_human(&rep, stdout);
     int rc = verdict_report_status(&rep);
     verdict_report_release(&rep);
-    if (o.both && rc != 2) {
-        fflush(stdout);
-        int rc2 = run_socket_too(argc, argv);
-        rc = rc2 > rc ? rc2 : rc;
-    }
+    if (o.both && o.socket_rc > rc)
+        rc = o.socket_rc;
     return rc;
 }

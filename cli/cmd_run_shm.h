@@ -8,6 +8,7 @@
 #define ALLOCSIM_CMD_RUN_SHM_H
 
 #include "plan.h"
+#include "runner.h"
 #include "sbuf.h"
 #include "scn.h"
 
@@ -23,5 +24,9 @@ int cmd_shm_override_layout(scn_script *s, const char *name, char *err, size_t e
  * or "FAILED", like the other expectations); adds the ones that held to *held. Returns the
  * number that failed, or -1 with the message appended. */
 long cmd_shm_render_expected(const scn_script *s, const plan *p, sbuf *out, size_t *held);
+
+/* allocsim run ... (the socket transport, cli/cmd_run.c) with the runner's processes given by
+ * procs: `--transport both` passes the SHM stand-ins (shmrun_runner_procs). */
+int cmd_run_socket_with(int argc, char **argv, const runner_procs *procs);
 
 #endif

@@ -32,6 +32,7 @@ void runner_opts_default(runner_opts *o) {
     o->log_tail_lines = 30;
     o->max_batch_bytes = 65536;
     o->dialect = LEDGER_DIALECT_POC;
+    o->procs = NULL;
 }
 
 /* A stdout line of the given srvline kind (ctx points to it). */
@@ -494,7 +495,13 @@ static runner_status exec_record(run_ctx *x) {
         standin *si = &x->standins[r->id];
         if (si->state != STANDIN_NONE)
             return fail(x, RUNNER_BAD_INPUT, "the process was started before");
-        if (standin_spawn(si, err, sizeof err) != 0)
+        if (x->o.procs) { /* the caller's process: bookkeeping only, never reaped here */
+            int32_t pid = 0;
+            if (x->o.procs->spawn(x->o.procs->ctx, r->id, &pid, err, sizeof err) != 0)
+                return fail(x, RUNNER_HARNESS_ERROR, err);
+            si->pid = (pid_t)pid;
+            si->state = STANDIN_RUNNING;
+        } else if (standin_spawn(si, err, sizeof err) != 0)
             return fail(x, RUNNER_HARNESS_ERROR, err);
         x->res->live_pid[r->id] = (int32_t)si->pid;
         patch_sites(x->work, &x->sites[r->id], (int32_t)si->pid);
@@ -507,6 +514,11 @@ static runner_status exec_record(run_ctx *x) {
         standin *si = &x->standins[r->id];
         if (si->state != STANDIN_RUNNING)
             return fail(x, RUNNER_BAD_INPUT, "the process is not running");
+        if (x->o.procs) {
+            int e = x->o.procs->end(x->o.procs->ctx, r->id, r->op == STREAM_OP_CRASH, err, sizeof err);
+            si->state = r->op == STREAM_OP_CRASH ? STANDIN_CRASHED : STANDIN_EXITED;
+            return e == 0 ? RUNNER_OK : fail(x, RUNNER_HARNESS_ERROR, err);
+        }
         int e = r->op == STREAM_OP_CRASH ? standin_crash(si, err, sizeof err)
                                          : standin_exit(si, err, sizeof err);
         return e == 0 ? RUNNER_OK : fail(x, RUNNER_HARNESS_ERROR, err);
@@ -576,6 +588,8 @@ static runner_status exec_record(run_ctx *x) {
     case STREAM_OP_DUMP:
         if (!(rc = need_conn(x, r->id)))
             return x->res->status;
+        if (x->o.procs && x->o.procs->dump && x->o.procs->dump(x->o.procs->ctx, x->res->ndumps, err, sizeof err) != 0)
+            return fail(x, RUNNER_HARNESS_ERROR, err);
         return do_dump(x, rc, r);
     case STREAM_OP_SLEEP: {
         const uint8_t *b = x->work + r->offset;
@@ -686,7 +700,7 @@ cleanup:
             x.conns[c].open = 0;
         }
     }
-    if (x.standins) {
+    if (x.standins && !x.o.procs) { /* the caller's processes are the caller's to end */
         for (uint32_t i = 0; i < s->nprocs; i++) {
             if (x.standins[i].state == STANDIN_RUNNING) {
                 char err[128];

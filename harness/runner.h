@@ -33,6 +33,19 @@ typedef enum {
     RUNNER_HARNESS_ERROR = 3  /* fork, memory... on the harness side */
 } runner_status;
 
+/* Who stands in for the stream's processes. By default (runner_opts.procs NULL) the runner
+ * starts a `cat` child per process (standin). With procs set, the caller's own processes do
+ * (`--transport both`: the SHM stand-ins of harness/shm_run, which write the regions): spawn
+ * gives the pid to put into the process's frames, end crashes or lets it exit (and reaps it),
+ * and dump is called before the ordinal-th DUMP (counting from 0) is sent, so the caller can
+ * catch up to the same point of the scenario. Each returns 0, or -1 with a message in err. */
+typedef struct runner_procs {
+    void *ctx;
+    int (*spawn)(void *ctx, uint32_t proc, int32_t *pid, char *err, size_t errlen);
+    int (*end)(void *ctx, uint32_t proc, int crash, char *err, size_t errlen);
+    int (*dump)(void *ctx, size_t ordinal, char *err, size_t errlen); /* may be NULL */
+} runner_procs;
+
 typedef struct {
     int timeout_ms;      /* connect, write, fence and reply waits (default 10 s, --timeout) */
     int dump_timeout_ms; /* waiting for a dump's completion line (default: timeout_ms) */
@@ -42,6 +55,7 @@ typedef struct {
     ledger_dialect dialect; /* how the server's dumps end: the poc's completion line, or the
                                enhanced server's "Total remaining buffers" / perfect line
                                (plus its DOUBLE-FREED report when one follows) */
+    const runner_procs *procs; /* NULL: `cat` stand-ins; else the caller's processes */
 } runner_opts;
 
 typedef struct {

@@ -327,3 +327,65 @@ const char *shmrun_sim_pid_name(void *ctx, int32_t pid) {
             return x->p->proc_names[i];
     return NULL;
 }
+
+/* ---- --transport both: the runner's processes are the SHM stand-ins -------------------------- */
+
+/* The plan step of kind k for process proc (the n-th DUMP when proc < 0), or -1. */
+static long find_step(const plan *p, plan_kind k, int proc, size_t n) {
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const plan_step *st = &p->steps[i];
+        if (k == PLAN_DUMP ? st->kind == PLAN_DUMP && n-- == 0
+                           : (st->kind == k || (k == PLAN_CRASH && st->kind == PLAN_EXIT)) && st->proc == proc)
+            return (long)i;
+    }
+    return -1;
+}
+
+static int hook_spawn(void *ctx, uint32_t proc, int32_t *pid, char *err, size_t errlen) {
+    shmrun *x = ctx;
+    long i = proc < (uint32_t)x->p->nprocs ? find_step(x->p, PLAN_SPAWN, (int)proc, 0) : -1;
+    if (i < 0) {
+        snprintf(err, errlen, "both transports: process %u has no SPAWN step in the SHM plan", proc);
+        return -1;
+    }
+    if (shmrun_advance(x, (size_t)i + 1) < 0) {
+        snprintf(err, errlen, "both transports: SHM: %s", x->msg);
+        return -1;
+    }
+    *pid = x->live_pid[proc];
+    return 0;
+}
+
+static int hook_end(void *ctx, uint32_t proc, int crash, char *err, size_t errlen) {
+    shmrun *x = ctx;
+    (void)crash; /* the plan says which: its CRASH or EXIT step */
+    long i = proc < (uint32_t)x->p->nprocs ? find_step(x->p, PLAN_CRASH, (int)proc, 0) : -1;
+    if (i < 0) {
+        snprintf(err, errlen, "both transports: process %u has no CRASH or EXIT step in the SHM plan", proc);
+        return -1;
+    }
+    if (shmrun_advance(x, (size_t)i + 1) < 0) {
+        snprintf(err, errlen, "both transports: SHM: %s", x->msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int hook_dump(void *ctx, size_t ordinal, char *err, size_t errlen) {
+    shmrun *x = ctx;
+    long i = find_step(x->p, PLAN_DUMP, -1, ordinal);
+    if (i < 0)
+        return 0; /* a DUMP the plan does not have: nothing to catch up to */
+    if (shmrun_advance(x, (size_t)i + 1) < 0) {
+        snprintf(err, errlen, "both transports: SHM: %s", x->msg);
+        return -1;
+    }
+    return 0;
+}
+
+void shmrun_runner_procs(shmrun *x, runner_procs *out) {
+    out->ctx = x;
+    out->spawn = hook_spawn;
+    out->end = hook_end;
+    out->dump = hook_dump;
+}

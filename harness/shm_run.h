@@ -9,8 +9,8 @@
  * reader command is run with the SHM shim preloaded so that it sees the private directory
  * as /dev/shm; its output is kept for the report. The result is plain data: the live pid of
  * each process, the actual bytes of every region at every dump and at the end, and each
- * reader's output. shmrun_advance runs the plan in pieces, so the socket runner can drive
- * it step by step when both transports run at once.
+ * reader's output. shmrun_advance runs the plan in pieces, so the socket runner drives it
+ * through shmrun_runner_procs when both transports run at once.
  */
 #ifndef ALLOCSIM_SHM_RUN_H
 #define ALLOCSIM_SHM_RUN_H
@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "plan.h"
+#include "runner.h"
 #include "sbuf.h"
 #include "shm_io.h"
 #include "shm_plan.h"
@@ -55,6 +56,13 @@ int shmrun_finish(shmrun *x);
 
 /* Ends the stand-ins still running and releases everything. */
 void shmrun_release(shmrun *x);
+
+/* The runner's process hooks over x (--transport both): the socket runner's processes are
+ * x's stand-ins. Starting, crashing or ending process k, and sending the n-th DUMP, first
+ * executes the SHM plan up to and including that plan step, so the pids in frames are the
+ * stand-ins' and, at every check point, the server and the regions have seen the same prefix
+ * of the scenario, in the scenario's order. x must outlive the run. */
+void shmrun_runner_procs(shmrun *x, runner_procs *out);
 
 /* pid maps over a shmrun: live pid -> simulated pid (shmp_pid_map_fn) and -> process name
  * (dumpview_pid_name_fn); simulated pid -> name. */
