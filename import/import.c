@@ -35,6 +35,7 @@
 static int ledger_reset(imp *x) {
     ledger_config cfg = {0};
     cfg.rev = x->r->rev; /* no emit callback: the ledger's fast path renders nothing */
+    cfg.dialect = x->r->enhanced ? LEDGER_DIALECT_ENHANCED : LEDGER_DIALECT_POC; /* reuse keeps the new size */
     if (x->led)
         ledger_free(x->led);
     x->led = ledger_new(&cfg);
@@ -509,6 +510,8 @@ static void on_report_line(imp *x, const srvline *s, const char *line, size_t le
     }
     if (rc == 1)
         dump_finish(x, 1);
+    else if (x->r->enhanced && dumpview_parser_state(x->parser) == DUMPVIEW_BODY_DONE)
+        dump_finish(x, 1); /* no completion line: the body's end is the report's end */
 }
 
 /* ---- pass 1: which revision printed this log ---------------------------------------------- */
@@ -659,6 +662,19 @@ static void on_classified(imp *x, const srvline *sp, const char *line, size_t le
         on_dead_removed(x, &s);
         on_report_line(x, &s, line, len);
         return;
+    case SRVLINE_ENH_HISTORY: /* part of a listed buffer in a dump; the ALREADY FREED line's */
+    case SRVLINE_ENH_EVENT:   /* last events otherwise (no dump is being read then) */
+        on_report_line(x, &s, line, len);
+        return;
+    case SRVLINE_ENH_ALREADY_FREED:
+    case SRVLINE_ENH_FREE_UNTRACKED:
+        x->event_lines++;
+        on_free_unknown(x, &s);
+        return;
+    case SRVLINE_ENH_DF_BUFFER:
+    case SRVLINE_ENH_DF_TOTALS:
+        imp_enh_df_line(x, &s);
+        return;
     case SRVLINE_ALLOC:
     case SRVLINE_ALLOC_REF:
         x->event_lines++;
@@ -695,6 +711,7 @@ static void on_classified(imp *x, const srvline *sp, const char *line, size_t le
         r->stats_blocks++;
         return;
     case SRVLINE_BANNER_STARTED:
+    case SRVLINE_ENH_BANNER:
         r->server_starts++;
         if (x->event_lines > 0)
             on_restart(x);
@@ -759,7 +776,12 @@ int import_run(const char *data, size_t len, const import_opts *o, import_result
         line_no++;
         srvline_classify(ptr, n, &s);
         rev_evidence(&g, &s, line_no);
+        r->enhanced |= imp_enh_only_line(&s);
     });
+    if (r->enhanced) { /* v72 frames; its hex ids and banner say nothing of the poc's builds */
+        g.mask = SRVLINE_REV(PROTO_V72);
+        g.conflict_line = 0;
+    }
     r->rev_candidates = g.mask;
     if (o->force_rev) {
         r->rev = o->rev;
@@ -817,6 +839,7 @@ int import_run(const char *data, size_t len, const import_opts *o, import_result
     mem_free(x.pinfo);
     imp_map_release(&x.ids);
     imp_map_release(&x.pidmap);
+    imp_map_release(&x.df_seen);
     dumpview_parser_free(x.parser);
     mem_free(x.last);
     mem_free(x.capacity_done);

@@ -95,6 +95,9 @@ typedef struct {
     proto_rev rev;
     int rev_forced;
     unsigned rev_candidates;   /* SRVLINE_REV mask left by the log's evidence */
+    int enhanced;              /* allocation_server_enhanced's log (its banner or its own lines:
+                                  tracking-stories.md §3); rev is then v72, its frame size */
+    size_t double_freed;       /* distinct (device, id) its DOUBLE-FREED reports listed */
     size_t lines;              /* lines read */
     size_t server_lines;       /* lines recognised as the server's */
     /* events */

@@ -11,6 +11,7 @@
 
 #include "import.h"
 #include "ledger.h"
+#include "srvline.h"
 
 /* The dumper process's recorded pid: a value no real process has. */
 #define IMPORT_DUMPER_PID INT32_MIN
@@ -67,6 +68,12 @@ typedef struct {
     int pre_v72_noted;
     int stream_full;
     size_t event_lines;
+    /* enhanced dialect: the DOUBLE-FREED report being read (import_enh.c) */
+    int df_have;
+    int32_t df_dev;
+    uint64_t df_id;
+    size_t df_line;
+    u64map df_seen; /* hash of (device, id) -> frees already reported */
 } imp;
 
 /* u64 map: get returns 1 and sets *v when k is present; put returns -1 when out of memory. */
@@ -99,6 +106,11 @@ pidinfo *imp_pid_get(imp *x, int32_t pid);
 void imp_st_write(imp *x, int32_t pid, const proto_msg *m);
 void imp_st_dump(imp *x);
 void imp_st_crash(imp *x, pidinfo *p);
+
+/* The enhanced dialect (import_enh.c): whether a line is one only allocation_server_enhanced
+ * prints, and its DOUBLE-FREED report lines (findings, one per (device, id) and frees count). */
+int imp_enh_only_line(const srvline *s);
+void imp_enh_df_line(imp *x, const srvline *s);
 
 /* Timeline rows for one device / every device seen (no-ops unless want_timeline). */
 void imp_tl_device(imp *x, int32_t dev);

@@ -137,6 +137,9 @@ void import_report_text(const import_result *r, const char *log_name,
         put_revisions(out, r->rev_candidates);
         sbuf_puts(out, ")\n");
     }
+    if (r->enhanced)
+        sbuf_printf(out, "Server: allocation_server_enhanced (its own lines; v72 frames); %zu buffers reported "
+                    "DOUBLE-FREED\n", r->double_freed);
     sbuf_printf(out, "Lines: %zu (%zu server lines)\n", r->lines, r->server_lines);
     sbuf_printf(out, "Events: %zu ALLOC, %zu ALLOC raising a ref_count, %zu FREE FINAL, %zu FREE "
                 "with references left, %zu FREE of unknown buffers",
@@ -271,7 +274,8 @@ void import_report_json(const import_result *r, const char *log_name,
             first = 0;
         }
     }
-    sbuf_printf(out, "],\"lines\":%zu,\"server_lines\":%zu", r->lines, r->server_lines);
+    sbuf_printf(out, "],\"dialect\":\"%s\",\"double_freed\":%zu", r->enhanced ? "enhanced" : "poc", r->double_freed);
+    sbuf_printf(out, ",\"lines\":%zu,\"server_lines\":%zu", r->lines, r->server_lines);
     sbuf_printf(out, ",\"events\":{\"alloc\":%zu,\"alloc_ref\":%zu,\"free_final\":%zu,"
                 "\"free_ref\":%zu,\"free_unknown\":%zu,\"free_pre_v72\":%zu,\"rejected\":%zu,"
                 "\"unknown_type\":%zu,\"cb_kernel\":%zu,\"dead_pids\":%zu,\"stats_blocks\":%zu,"

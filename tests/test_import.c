@@ -20,6 +20,7 @@
 #include "plot.h"
 #include "runner.h"
 #include "scn_load.h"
+#include "srvline.h"
 #include "srvproc.h"
 #include "stream.h"
 
@@ -506,6 +507,78 @@ START_TEST(json_report) {
 }
 END_TEST
 
+/* A log of allocation_server_enhanced written from tracking-stories.md §3's lines (S7's
+ * buffer 0x296c4260 on device 4): reuse with a different size (512 then 8192 bytes), a dump
+ * without request/completion lines whose buffers carry histories, an ALREADY FREED and a
+ * never-tracked free, a perfect dump followed by the DOUBLE-FREED report, and the same
+ * report again at shutdown. Known answers by hand: the dump lists 8 KB (the enhanced server
+ * keeps the new size; the poc's 512 bytes would make the dump disagree), two unknown frees,
+ * two double-freed buffers reported once each. */
+START_TEST(enhanced_server_log) {
+    import_result r;
+    import_path(DATA "enhanced_s7.log", NULL, &r);
+    ck_assert_int_eq(r.enhanced, 1);
+    ck_assert_int_eq(r.rev, PROTO_V72); /* hex ids, yet not v112-hex/v144 */
+    ck_assert_uint_eq(r.rev_candidates, SRVLINE_REV(PROTO_V72));
+    ck_assert_uint_eq(r.allocs, 2);
+    ck_assert_uint_eq(r.alloc_refs, 1);
+    ck_assert_uint_eq(r.frees_ref, 1);
+    ck_assert_uint_eq(r.frees_final, 2);
+    ck_assert_uint_eq(r.frees_unknown, 2);
+    ck_assert_uint_eq(r.server_starts, 1);
+    ck_assert_uint_eq(r.nwarnings, 0);
+    ck_assert_uint_eq(r.ndumps, 2);
+    ck_assert_int_eq(r.dumps[0].agrees, 1);
+    ck_assert_int_eq(r.dumps[1].agrees, 1);
+    ck_assert_uint_eq(r.dumps[0].request_line, 0);
+    ck_assert_uint_eq(r.dumps[0].title_line, 9);
+    ck_assert_uint_eq(r.dumps[0].end_line, 26); /* Total remaining buffers: 2 */
+    ck_assert_uint_eq(r.dumps[0].view.total_tracked, 2);
+    ck_assert_uint_eq(r.dumps[0].view.nbuffers, 2);
+    int seen = 0;
+    for (size_t i = 0; i < r.dumps[0].view.nbuffers; i++) {
+        const dumpview_buffer *b = &r.dumps[0].view.buffers[i];
+        if (b->buffer_id == 0x296c4260u) {
+            ck_assert_int_eq(b->device_id, 4);
+            ck_assert_int_eq(b->ref_count, 2);
+            seen = 1;
+        }
+    }
+    ck_assert_int_eq(seen, 1);
+    ck_assert_uint_eq(r.dumps[1].end_line, 44); /* the perfect line */
+    ck_assert_int_eq(r.dumps[1].view.perfect, 1);
+    ck_assert_uint_eq(r.double_freed, 2);
+    ck_assert_uint_eq(r.nfindings, 2);
+    ck_assert_str_eq(r.findings[0].text, ALLOCSIM_SOURCE_DIR "/tests/data/import/enhanced_s7.log:52: the server reports "
+                                         "buffer 0x1000 on device 1 DOUBLE-FREED: 0 allocs, 1 frees");
+    ck_assert_str_eq(r.findings[1].text, ALLOCSIM_SOURCE_DIR "/tests/data/import/enhanced_s7.log:57: the server reports "
+                                         "buffer 0x296c4260 on device 4 DOUBLE-FREED: 2 allocs, 3 frees");
+    const import_buffer *b = find_buffer(&r, 0x296c4260u, 0);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(b->status, IMPORT_FULLY_FREED);
+    ck_assert_int_eq(b->max_ref_count, 2);
+    sbuf out = SBUF_INIT;
+    import_report_json(&r, "e.log", NULL, &out);
+    ck_assert_ptr_nonnull(strstr(sbuf_str(&out), "\"revision_candidates\":[\"v72\"],\"dialect\":\"enhanced\",\"double_freed\":2,"));
+    sbuf_release(&out);
+    import_result_release(&r);
+    /* Without the banner, one line of its own is enough; a poc log stays poc. */
+    import_text("✓ [PID 7] Allocated 4096 bytes of DRAM on device 0 (buffer_id=0x1000)\n"
+                "✗ [PID 7] Freed buffer 0x1000 on device 0 (4096 bytes, FINAL)\n"
+                "⚠ [PID 7] Deallocation for ALREADY FREED buffer 0x1000 on device 0 (allocs=1 frees=2)\n",
+                NULL, &r);
+    ck_assert_int_eq(r.enhanced, 1);
+    ck_assert_int_eq(r.rev, PROTO_V72);
+    ck_assert_uint_eq(r.frees_unknown, 1);
+    ck_assert_uint_eq(r.nfindings, 0);
+    import_result_release(&r);
+    import_text("✓ [PID 7] Allocated 4096 bytes of DRAM on device 0 (buffer_id=0x1000)\n", NULL, &r);
+    ck_assert_int_eq(r.enhanced, 0);
+    ck_assert_int_ne(r.rev, PROTO_V72);
+    import_result_release(&r);
+}
+END_TEST
+
 /* Arbitrary bytes and mutated logs: never a crash, always a result. */
 START_TEST(hostile_input) {
     static char text[8192];
@@ -712,6 +785,7 @@ static Suite *import_suite(void) {
     tcase_add_test(tc, inconsistent_logs_are_findings);
     tcase_add_test(tc, server_restart_loses_state);
     tcase_add_test(tc, json_report);
+    tcase_add_test(tc, enhanced_server_log);
     tcase_add_test(tc, hostile_input);
     tcase_add_test(tc, out_of_memory);
     tcase_add_test(tc, large_log);
