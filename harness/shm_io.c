@@ -57,6 +57,70 @@ static int probe_mmap(const char *dir, char *err, size_t errlen) {
     return rc;
 }
 
+/* Whether name is a private directory name "allocsim-XXXXXX" (mkdtemp's six characters). */
+static int is_private_name(const char *n) {
+    return strncmp(n, "allocsim-", 9) == 0 && strlen(n) == 15;
+}
+
+/* Removes what a run leaves in its private directory (region files, the probe file, the
+ * owner file), then the directory if that left it empty. */
+static void remove_private_dir(const char *path) {
+    DIR *dh = opendir(path);
+    if (dh) {
+        struct dirent *e;
+        while ((e = readdir(dh)) != NULL) {
+            const char *n = e->d_name;
+            if (strcmp(n, SHMIO_OWNER_FILE) != 0 && strncmp(n, ".allocsim-probe-", 16) != 0 &&
+                !(strncmp(n, "tt_device_", 10) == 0 && strlen(n) > 17 && strcmp(n + strlen(n) - 7, "_memory") == 0))
+                continue;
+            char p[SHMIO_PATH_MAX + 300];
+            snprintf(p, sizeof p, "%s/%s", path, n);
+            unlink(p);
+        }
+        closedir(dh);
+    }
+    rmdir(path);
+}
+
+int shmio_clean_stale(const char *base, unsigned *removed) {
+    *removed = 0;
+    DIR *dh = opendir(base);
+    if (!dh)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (!is_private_name(e->d_name))
+            continue;
+        char dir[SHMIO_PATH_MAX], owner[SHMIO_PATH_MAX + 16];
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", base, e->d_name) >= sizeof dir)
+            continue;
+        struct stat st;
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+            continue;
+        snprintf(owner, sizeof owner, "%s/%s", dir, SHMIO_OWNER_FILE);
+        int fd = open(owner, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue; /* no owner recorded: not ours to judge */
+        char buf[32];
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        char *end;
+        long pid = strtol(buf, &end, 10);
+        if (pid <= 0 || pid > 0x7fffffffL || (*end != '\n' && *end != '\0'))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or another user's): its run may still be going */
+        remove_private_dir(dir);
+        if (access(dir, F_OK) != 0)
+            (*removed)++;
+    }
+    closedir(dh);
+    return 0;
+}
+
 int shmio_dir_open(shmio_dir *d, const char *dir, unsigned flags, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     d->keep = (flags & SHMIO_DIR_KEEP) != 0;
@@ -89,11 +153,27 @@ int shmio_dir_open(shmio_dir *d, const char *dir, unsigned flags, char *err, siz
             snprintf(err, errlen, "%s: path too long", base);
             return -1;
         }
+        unsigned stale;
+        shmio_clean_stale(base, &stale); /* left behind by harnesses that were killed */
+        d->stale_removed = stale;
         if (!mkdtemp(d->path)) {
             snprintf(err, errlen, "%s: cannot create the private region directory: %s", d->path, strerror(errno));
             return -1;
         }
         d->created = 1;
+        d->owned = 1;
+        /* The creator's pid, so a later run can tell a directory whose harness died. */
+        char owner[SHMIO_PATH_MAX + 16];
+        snprintf(owner, sizeof owner, "%s/%s", d->path, SHMIO_OWNER_FILE);
+        int fd = open(owner, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            char pid[24];
+            int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (write(fd, pid, (size_t)n) != n) {
+                /* an unreadable owner only means the directory is never judged stale */
+            }
+            close(fd);
+        }
     } else {
         if (strlen(dir) + 1 > sizeof d->path - 40) {
             snprintf(err, errlen, "%s: path too long", dir);
@@ -116,7 +196,9 @@ int shmio_dir_open(shmio_dir *d, const char *dir, unsigned flags, char *err, siz
         }
     }
     if (probe_mmap(d->path, err, errlen) < 0) {
-        if (d->created)
+        if (d->owned)
+            remove_private_dir(d->path);
+        else if (d->created)
             rmdir(d->path);
         d->created = 0;
         return -1;
@@ -143,6 +225,11 @@ void shmio_dir_close(shmio_dir *d) {
             unlink(p);
         }
         closedir(dh);
+    }
+    if (d->owned) {
+        char owner[SHMIO_PATH_MAX + 16];
+        snprintf(owner, sizeof owner, "%s/%s", d->path, SHMIO_OWNER_FILE);
+        unlink(owner);
     }
     if (d->created)
         rmdir(d->path);

@@ -5,8 +5,10 @@
  * touches the machine's regions unless asked: shmio_dir_open creates a private directory
  * (mkdtemp under /dev/shm by default, or the directory given) and checks that it is on a
  * filesystem that supports shared writable mappings (tmpfs; a test file is mapped), so a
- * run that cannot work fails at once with the cause. Live mode uses /dev/shm itself and
- * creates nothing else there.
+ * run that cannot work fails at once with the cause. A private directory holds an `owner`
+ * file with the creator's pid; creating one first removes the private directories whose
+ * owner is dead (shmio_clean_stale). Live mode uses /dev/shm itself and creates nothing
+ * else there.
  *
  * A shmio_region is one region file of one process: shmio_region_ops gives the model
  * (sim/shm_model.h) an interface whose open is shm_open's O_CREAT|O_EXCL then O_RDWR on the
@@ -36,7 +38,20 @@ typedef struct {
     int created;               /* 1: created by shmio_dir_open (removed by shmio_dir_close) */
     int keep;                  /* 1: shmio_dir_close leaves files and directory */
     int live;                  /* 1: the machine's /dev/shm */
+    int owned;                 /* 1: a private allocsim-XXXXXX with an owner file */
+    unsigned stale_removed;    /* stale private directories shmio_dir_open removed */
 } shmio_dir;
+
+/* The file in a private directory that holds its creator's pid ("1234\n"). */
+#define SHMIO_OWNER_FILE "owner"
+
+/* Removes the private directories base/allocsim-XXXXXX of this user whose owner file names
+ * a pid that no longer exists (kill(pid, 0) fails with ESRCH): what a harness killed mid-run
+ * leaves behind. Only region files, the probe file and the owner file are removed, then the
+ * directory if it is empty; directories without an owner file or with a live owner are left
+ * alone. shmio_dir_open calls it before creating a private directory. Returns 0 and the
+ * number removed, or -1 if base cannot be read. */
+int shmio_clean_stale(const char *base, unsigned *removed);
 
 enum {
     SHMIO_DIR_KEEP = 1u << 0, /* --keep-shm: leave the regions after the run */

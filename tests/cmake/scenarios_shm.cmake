@@ -69,3 +69,9 @@ add_test(NAME shm_seed_socket_dry_ignores_shm
          COMMAND ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/t3k_llama_trace.scn --dry-run --quiet)
 set_tests_properties(shm_seed_socket_dry_ignores_shm PROPERTIES
   PASS_REGULAR_EXPRESSION "expectations 9 held, 0 failed" FAIL_REGULAR_EXPRESSION "expect shm")
+# A harness killed mid-run leaves its private directory (with an `owner` file); the next run
+# removes it (dead owner) and keeps directories with a live owner or none; no run without
+# --shm-live touches /dev/shm/tt_device_*, --shm-live with --shm-dir is refused.
+add_test(NAME shm_stale_dirs
+         COMMAND sh ${CMAKE_SOURCE_DIR}/tests/shm_stale.sh ${ALLOCSIM_BIN}/allocsim ${CMAKE_SOURCE_DIR}/tests/data/shm/crash_v4.scn)
+set_tests_properties(shm_stale_dirs PROPERTIES TIMEOUT 60 PASS_REGULAR_EXPRESSION "^ok: killed run left")
