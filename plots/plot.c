@@ -39,7 +39,7 @@ static uint64_t plot_total(const uint64_t *bytes)
 typedef struct {
     plot_point *pts;
     size_t n, cap;
-    uint64_t last[PLOT_NREGIONS]; /* state of the last point */
+    uint64_t last[PLOT_NSERIES]; /* state of the last point */
 } plot_series;
 
 static void plot_series_emit(plot_series *s, uint64_t time, const uint64_t *bytes)
@@ -55,7 +55,7 @@ static void plot_series_emit(plot_series *s, uint64_t time, const uint64_t *byte
 /* A state change: the old state up to `time`, then the new one. */
 static void plot_series_step(plot_series *s, uint64_t time, const uint64_t *bytes)
 {
-    uint64_t prev[PLOT_NREGIONS];
+    uint64_t prev[PLOT_NSERIES];
     memcpy(prev, s->last, sizeof prev);
     plot_series_emit(s, time, prev);
     plot_series_emit(s, time, bytes);
@@ -65,7 +65,7 @@ typedef struct {
     int used;
     size_t seq;
     uint64_t time;
-    uint64_t bytes[PLOT_NREGIONS];
+    uint64_t bytes[PLOT_NSERIES];
     uint64_t total;
 } plot_kept;
 
@@ -99,7 +99,7 @@ int plot_series_build(const plot_timeline *tl, int device, uint64_t t_begin, uin
                       size_t max_points, plot_point **out, size_t *nout, char *err,
                       size_t errlen)
 {
-    static const uint64_t zero[PLOT_NREGIONS];
+    static const uint64_t zero[PLOT_NSERIES];
     plot_series s;
     size_t i, nrows = 0;
     *out = NULL;
@@ -167,7 +167,7 @@ int plot_series_build(const plot_timeline *tl, int device, uint64_t t_begin, uin
         plot_bucket_flush(&s, kept);
     }
     {
-        uint64_t last[PLOT_NREGIONS];
+        uint64_t last[PLOT_NSERIES];
         memcpy(last, s.last, sizeof last);
         plot_series_emit(&s, t_end, last);
     }
@@ -455,7 +455,7 @@ static int plot_write_settings(const plot_timeline *tl, const plot_layout *L,
                 peak_v[i] = tot;
                 peak_t[i] = r->time;
             }
-            for (k = 0; k < PLOT_NREGIONS; k++) {
+            for (k = 0; k < (tl->has_cbk ? PLOT_NSERIES : PLOT_NREGIONS); k++) {
                 uint64_t v = r->bytes[k];
                 if (v > 0 && (minpos == 0 || v < minpos))
                     minpos = v;
@@ -709,9 +709,9 @@ static int plot_write_data(const plot_timeline *tl, const plot_layout *L, size_t
         return -1;
     }
     fprintf(f, "# allocsim plot data: one block per panel (gnuplot index 0..%d), as steps\n"
-               "# columns: time DRAM TRACE L1 L1_SMALL (time in the timeline's unit, sizes in "
+               "# columns: time DRAM TRACE L1 L1_SMALL%s (time in the timeline's unit, sizes in "
                "bytes)\n",
-            L->ndev - 1);
+            L->ndev - 1, tl->has_cbk ? " CB KERNEL" : "");
     for (i = 0; i < L->ndev && !bad; i++) {
         plot_point *pts;
         size_t n, j;
@@ -721,10 +721,14 @@ static int plot_write_data(const plot_timeline *tl, const plot_layout *L, size_t
             break;
         }
         fprintf(f, "%s# panel %d: device %d, %zu points\n", i ? "\n\n" : "", i, L->dev[i], n);
-        for (j = 0; j < n; j++)
-            fprintf(f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n",
-                    pts[j].time, pts[j].bytes[PLOT_DRAM], pts[j].bytes[PLOT_TRACE],
-                    pts[j].bytes[PLOT_L1], pts[j].bytes[PLOT_L1_SMALL]);
+        for (j = 0; j < n; j++) {
+            fprintf(f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64, pts[j].time,
+                    pts[j].bytes[PLOT_DRAM], pts[j].bytes[PLOT_TRACE], pts[j].bytes[PLOT_L1],
+                    pts[j].bytes[PLOT_L1_SMALL]);
+            if (tl->has_cbk)
+                fprintf(f, "\t%" PRIu64 "\t%" PRIu64, pts[j].bytes[PLOT_CB], pts[j].bytes[PLOT_KERNEL]);
+            fputc('\n', f);
+        }
         mem_free(pts);
     }
     if (ferror(f))
@@ -734,6 +738,48 @@ static int plot_write_data(const plot_timeline *tl, const plot_layout *L, size_t
     if (bad == 2)
         plot_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     return bad ? -1 : 0;
+}
+
+/* A timeline with CB and kernel series gets the overlay timeline_cbk.gp (beside the template)
+ * inside the panel loop, before its closing brace: timelines without them keep the template's
+ * script unchanged. */
+static int plot_insert_cbk(const char *tpl_path, sbuf *script, char *err, size_t errlen)
+{
+    static const char anchor[] = "\n}\nunset multiplot";
+    const char *slash = strrchr(tpl_path, '/'), *s = sbuf_str(script), *at = NULL, *m;
+    sbuf path = SBUF_INIT, snip = SBUF_INIT, out = SBUF_INIT;
+    char chunk[4096];
+    size_t n;
+    FILE *f;
+    int rc = -1;
+    sbuf_printf(&path, "%.*stimeline_cbk.gp", slash ? (int)(slash - tpl_path + 1) : 0, tpl_path);
+    for (m = strstr(s, anchor); m; m = strstr(m + 1, anchor))
+        at = m;
+    if (!(f = fopen(sbuf_str(&path), "rb"))) {
+        plot_errf(err, errlen, "%s: cannot read: %s", sbuf_str(&path), strerror(errno));
+    } else {
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            sbuf_append(&snip, chunk, n);
+        fclose(f);
+        if (!at) {
+            plot_errf(err, errlen, "%s: expected the panel loop to end with \"}\" before \"unset multiplot\"", tpl_path);
+        } else {
+            sbuf_append(&out, s, (size_t)(at - s) + 1);
+            sbuf_append(&out, snip.data ? snip.data : "", snip.len);
+            sbuf_puts(&out, at + 1);
+            if (sbuf_failed(&out)) {
+                plot_errf(err, errlen, "out of memory");
+            } else {
+                sbuf_reset(script);
+                sbuf_append(script, out.data, out.len);
+                rc = 0;
+            }
+        }
+    }
+    sbuf_release(&path);
+    sbuf_release(&snip);
+    sbuf_release(&out);
+    return rc;
 }
 
 static int plot_fill_template(const char *tpl_path, const char *settings, sbuf *out, char *err,
@@ -955,6 +1001,8 @@ int plot_render(const char *tsv_path, const plot_opts *opts, char *err, size_t e
         goto done;
     }
     if (plot_fill_template(tpl, sbuf_str(&settings), &script, err, errlen) != 0)
+        goto done;
+    if (tl.has_cbk && plot_insert_cbk(tpl, &script, err, errlen) != 0)
         goto done;
     if (plot_write_data(&tl, &L, max_points, data_path, err, errlen) != 0)
         goto done;

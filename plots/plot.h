@@ -18,6 +18,9 @@
 /* Regions in the order the picture stacks them (bottom first). The TSV columns are in a
  * different order (DRAM L1 L1_SMALL TRACE); the parser maps them. */
 enum { PLOT_DRAM = 0, PLOT_TRACE, PLOT_L1, PLOT_L1_SMALL, PLOT_NREGIONS };
+/* After the regions, the v144 server's CB and kernel bytes (`#cbk` lines): drawn as lines of
+ * their own, never stacked or counted in a total. */
+enum { PLOT_CB = PLOT_NREGIONS, PLOT_KERNEL, PLOT_NSERIES };
 
 #define PLOT_MAX_DEVICE 1023         /* device ids accepted in a timeline: 0..1023 */
 #define PLOT_DEFAULT_MAX_POINTS 2000 /* points per panel when the caller says 0 */
@@ -28,7 +31,7 @@ typedef enum { PLOT_TIME_NS = 0, PLOT_TIME_LINE } plot_time_unit;
 typedef struct {
     uint64_t time;
     int device;
-    uint64_t bytes[PLOT_NREGIONS]; /* values after the change, indexed by PLOT_DRAM... */
+    uint64_t bytes[PLOT_NSERIES]; /* values after the change, indexed by PLOT_DRAM... PLOT_KERNEL */
 } plot_row;
 
 typedef struct {
@@ -47,12 +50,13 @@ typedef struct {
     uint64_t *capacity;        /* owned, ndevice_slots * PLOT_NREGIONS bytes, 0 = unknown */
     uint8_t *has_capacity;     /* owned, per device: a #capacity line was seen */
     uint8_t *has_rows;         /* owned, per device: at least one data row */
+    int has_cbk;               /* a `#cbk` (or `#shm-cb`) line was seen: CB and kernel series */
 } plot_timeline;
 
 /* One point of a panel's series: the state of every region from `time` on. */
 typedef struct {
     uint64_t time;
-    uint64_t bytes[PLOT_NREGIONS];
+    uint64_t bytes[PLOT_NSERIES];
 } plot_point;
 
 typedef enum { PLOT_FMT_PNG = 0, PLOT_FMT_SVG } plot_format;

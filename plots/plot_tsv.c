@@ -86,6 +86,7 @@ typedef struct {
     int line;
     char *err;
     size_t errlen;
+    uint64_t (*last)[PLOT_NSERIES]; /* per device: the values of its latest row */
 } plot_parser;
 
 static int plot_fail(plot_parser *p, size_t col, const char *expected, const char *tok,
@@ -329,8 +330,10 @@ static int plot_parse_row(plot_parser *p, plot_timeline *tl, const char *line, s
     row = &tl->rows[tl->nrows++];
     row->time = v[0];
     row->device = (int)v[1];
+    memcpy(row->bytes, p->last[row->device], sizeof row->bytes); /* CB and kernel carry on */
     for (f = 0; f < PLOT_NREGIONS; f++)
         row->bytes[plot_tsv_region[f]] = v[2 + f];
+    memcpy(p->last[row->device], row->bytes, sizeof row->bytes);
     tl->has_rows[row->device] = 1;
     if (row->device + 1 > tl->ndevice_slots)
         tl->ndevice_slots = row->device + 1;
@@ -338,10 +341,56 @@ static int plot_parse_row(plot_parser *p, plot_timeline *tl, const char *line, s
     return 0;
 }
 
+/* `#cbk TIME DEVICE CB KERNEL` (the simulator, v144) or `#shm-cb TIME DEVICE CB` (shm
+ * record): a row of the device's regions as they were, with the new CB and kernel bytes. */
+static int plot_parse_cbk(plot_parser *p, plot_timeline *tl, const char *line, size_t len, size_t *row_cap,
+                          uint64_t *last_time, int shm)
+{
+    uint64_t t, dev, cb, k = 0;
+    size_t pos = shm ? 7 : 4, devcol;
+    plot_row *row;
+    if (plot_take_u64(p, line, len, &pos, "time", &t) != 0)
+        return -1;
+    devcol = pos + 1;
+    if (plot_take_u64(p, line, len, &pos, "device id", &dev) != 0 ||
+        plot_device_check(p, devcol + 1, dev, line + devcol, pos - devcol) != 0 ||
+        plot_take_u64(p, line, len, &pos, "CB bytes", &cb) != 0)
+        return -1;
+    if (!shm && plot_take_u64(p, line, len, &pos, "kernel bytes", &k) != 0)
+        return -1;
+    if (tl->nrows > 0 && t < *last_time) {
+        char expected[96];
+        snprintf(expected, sizeof expected, "time >= %" PRIu64 " (rows in time order)", *last_time);
+        return plot_fail(p, 1, expected, line, len);
+    }
+    if (tl->nrows == *row_cap) {
+        size_t ncap = *row_cap ? *row_cap * 2 : 1024;
+        plot_row *nr = mem_realloc(tl->rows, ncap * sizeof *nr);
+        if (!nr)
+            return plot_errf(p->err, p->errlen, "out of memory"), -1;
+        tl->rows = nr;
+        *row_cap = ncap;
+    }
+    row = &tl->rows[tl->nrows++];
+    row->time = t;
+    row->device = (int)dev;
+    memcpy(row->bytes, p->last[dev], sizeof row->bytes);
+    row->bytes[PLOT_CB] = cb;
+    if (!shm)
+        row->bytes[PLOT_KERNEL] = k;
+    memcpy(p->last[dev], row->bytes, sizeof row->bytes);
+    tl->has_rows[dev] = 1;
+    tl->has_cbk = 1;
+    if ((int)dev + 1 > tl->ndevice_slots)
+        tl->ndevice_slots = (int)dev + 1;
+    *last_time = t;
+    return 0;
+}
+
 int plot_timeline_parse(const char *text, size_t len, const char *name, plot_timeline *out,
                         char *err, size_t errlen)
 {
-    plot_parser p = {name ? name : "timeline", 0, err, errlen};
+    plot_parser p = {name ? name : "timeline", 0, err, errlen, NULL};
     plot_timeline tl;
     size_t off = 0, row_cap = 0, phase_cap = 0;
     uint64_t last_time = 0;
@@ -353,7 +402,8 @@ int plot_timeline_parse(const char *text, size_t len, const char *name, plot_tim
     tl.capacity = mem_calloc((size_t)PLOT_DEVICE_SLOTS * PLOT_NREGIONS, sizeof(uint64_t));
     tl.has_capacity = mem_calloc(PLOT_DEVICE_SLOTS, 1);
     tl.has_rows = mem_calloc(PLOT_DEVICE_SLOTS, 1);
-    if (!tl.title || !tl.capacity || !tl.has_capacity || !tl.has_rows) {
+    p.last = mem_calloc(PLOT_DEVICE_SLOTS, sizeof *p.last);
+    if (!tl.title || !tl.capacity || !tl.has_capacity || !tl.has_rows || !p.last) {
         plot_errf(err, errlen, "out of memory");
         goto fail;
     }
@@ -378,6 +428,11 @@ int plot_timeline_parse(const char *text, size_t len, const char *name, plot_tim
         }
         if (llen == 0)
             continue;
+        if ((llen > 5 && memcmp(line, "#cbk ", 5) == 0) || (llen > 8 && memcmp(line, "#shm-cb ", 8) == 0)) {
+            if (plot_parse_cbk(&p, &tl, line, llen, &row_cap, &last_time, line[1] == 's') != 0)
+                goto fail;
+            continue;
+        }
         if (line[0] == '#') {
             if (plot_parse_directive(&p, &tl, line, llen, &phase_cap) != 0)
                 goto fail;
@@ -410,9 +465,11 @@ int plot_timeline_parse(const char *text, size_t len, const char *name, plot_tim
         plot_errf(err, errlen, "out of memory");
         goto fail;
     }
+    mem_free(p.last);
     *out = tl;
     return 0;
 fail:
+    mem_free(p.last);
     plot_timeline_release(&tl);
     return -1;
 }

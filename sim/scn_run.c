@@ -103,6 +103,7 @@ void scnr_timeline_device(run *r, int32_t dev) {
     ledger_counters c = ledger_device_counters(r->led, dev);
     const uint64_t v[TIMELINE_NREGIONS] = {c.dram, c.l1, c.l1_small, c.trace};
     timeline_record(r->o->timeline, r->now, dev, v);
+    timeline_record_cbk(r->o->timeline, r->now, dev, c.cb, c.kernel); /* v144: `#cbk` lines */
 }
 
 /* The digest input is batched: XXH3 over the concatenation of every frame does not depend
@@ -148,7 +149,8 @@ int scnr_apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *
     }
     if (m->device_id >= 0 && m->device_id < DEV_MAX_DEVICES)
         r->touched[m->device_id / 64] |= 1ull << (m->device_id % 64);
-    if (r->o->timeline && (m->type == PROTO_ALLOC || m->type == PROTO_FREE))
+    if (r->o->timeline && (m->type == PROTO_ALLOC || m->type == PROTO_FREE ||
+                           (m->type >= PROTO_CB_ALLOC && m->type <= PROTO_KERNEL_UNLOAD)))
         scnr_timeline_device(r, m->device_id);
     return 0;
 }

@@ -22,6 +22,8 @@ void timeline_free(timeline *t) {
         mem_free(t->phases[i].label);
     mem_free(t->phases);
     mem_free(t->rows);
+    mem_free(t->cbks);
+    mem_free(t->last_cbk);
     mem_free(t->caps);
     mem_free(t->title);
     mem_free(t);
@@ -113,6 +115,32 @@ int timeline_record(timeline *t, uint64_t time, int32_t device, const uint64_t b
     return 0;
 }
 
+int timeline_record_cbk(timeline *t, uint64_t time, int32_t device, uint64_t cb, uint64_t kernel) {
+    if (time < t->last_time || device < 0 || device >= TIMELINE_MAX_DEVICES)
+        return -1;
+    if (!t->last_cbk) {
+        if (cb == 0 && kernel == 0)
+            return 0;
+        if (!(t->last_cbk = mem_calloc(TIMELINE_MAX_DEVICES, sizeof *t->last_cbk)))
+            return -1;
+    }
+    if (t->last_cbk[device][0] == cb && t->last_cbk[device][1] == kernel)
+        return 0;
+    if (t->ncbks == t->cap_cbks) {
+        size_t cap = t->cap_cbks ? t->cap_cbks * 2 : 64;
+        timeline_cbk *nv = mem_realloc(t->cbks, sizeof *nv * cap);
+        if (!nv)
+            return -1;
+        t->cbks = nv;
+        t->cap_cbks = cap;
+    }
+    t->cbks[t->ncbks++] = (timeline_cbk){time, device, cb, kernel};
+    t->last_cbk[device][0] = cb;
+    t->last_cbk[device][1] = kernel;
+    t->last_time = time;
+    return 0;
+}
+
 void timeline_write(const timeline *t, sbuf *out) {
     sbuf_puts(out, "#allocsim-timeline v1\n");
     sbuf_printf(out, "#title %s\n", t->title ? t->title : "");
@@ -123,11 +151,19 @@ void timeline_write(const timeline *t, sbuf *out) {
                     b[0], b[1], b[2], b[3]);
     }
     sbuf_puts(out, "time\tdevice\tDRAM\tL1\tL1_SMALL\tTRACE\n");
-    size_t p = 0, r = 0;
-    while (p < t->nphases || r < t->nrows) {
-        if (p < t->nphases && (r == t->nrows || t->phases[p].time <= t->rows[r].time)) {
+    size_t p = 0, r = 0, c = 0;
+    while (p < t->nphases || r < t->nrows || c < t->ncbks) {
+        /* At equal times: the phase, then the rows, then the CB/kernel lines. */
+        uint64_t tr = r < t->nrows ? t->rows[r].time : UINT64_MAX;
+        uint64_t tc = c < t->ncbks ? t->cbks[c].time : UINT64_MAX;
+        if (p < t->nphases && t->phases[p].time <= tr && t->phases[p].time <= tc) {
             sbuf_printf(out, "#phase %" PRIu64 " %s\n", t->phases[p].time, t->phases[p].label);
             p++;
+            continue;
+        }
+        if (c < t->ncbks && tc < tr) {
+            const timeline_cbk *k = &t->cbks[c++];
+            sbuf_printf(out, "#cbk %" PRIu64 " %" PRId32 " %" PRIu64 " %" PRIu64 "\n", k->time, k->device, k->cb, k->kernel);
             continue;
         }
         const timeline_row *row = &t->rows[r++];

@@ -14,6 +14,11 @@
  *   time<TAB>device<TAB>DRAM<TAB>L1<TAB>L1_SMALL<TAB>TRACE
  *   #phase <time> <label>          (interleaved with the rows, in time order)
  *   <time><TAB><device><TAB><bytes><TAB><bytes><TAB><bytes><TAB><bytes>
+ *   #cbk <time> <device> <CB bytes> <kernel bytes>   (v144: after a change of either)
+ *
+ * The CB and kernel series are comment lines, so readers of the first format (which ignore
+ * `#` lines they do not know) read new timelines unchanged, and a timeline without CB or
+ * kernel activity (every revision before v144) is byte-identical to before.
  */
 #ifndef ALLOCSIM_TIMELINE_H
 #define ALLOCSIM_TIMELINE_H
@@ -44,6 +49,13 @@ typedef struct {
     uint64_t bytes[TIMELINE_NREGIONS]; /* region size x banks; 0 = unknown */
 } timeline_capacity;
 
+/* The server's cb_allocated and kernel_allocated of a device after a change (v144). */
+typedef struct {
+    uint64_t time;
+    int32_t device;
+    uint64_t cb, kernel;
+} timeline_cbk;
+
 typedef struct {
     char *title;
     char time_unit[8];            /* "ns" (default) or "line" */
@@ -53,6 +65,9 @@ typedef struct {
     size_t nphases, cap_phases;
     timeline_row *rows;           /* non-decreasing time */
     size_t nrows, cap_rows;
+    timeline_cbk *cbks;           /* non-decreasing time */
+    size_t ncbks, cap_cbks;
+    uint64_t (*last_cbk)[2];      /* latest CB and kernel bytes per device (lazily allocated) */
     uint64_t last[TIMELINE_MAX_DEVICES][TIMELINE_NREGIONS]; /* latest values per device */
     uint64_t last_time;
 } timeline;
@@ -80,6 +95,10 @@ int timeline_add_phase(timeline *t, uint64_t time, const char *label);
  * device's previous values (all zero at first). 0; -1 when the time goes backwards, the
  * device is out of range, or out of memory. */
 int timeline_record(timeline *t, uint64_t time, int32_t device, const uint64_t bytes[TIMELINE_NREGIONS]);
+
+/* Records a device's CB and kernel bytes after a change; a `#cbk` line only if they differ
+ * from its previous ones (zero at first). Same contract as timeline_record. */
+int timeline_record_cbk(timeline *t, uint64_t time, int32_t device, uint64_t cb, uint64_t kernel);
 
 /* Appends the TSV text (format above) to out. */
 void timeline_write(const timeline *t, sbuf *out);
