@@ -153,10 +153,16 @@ static int stack_push(alloc_stack *st, int32_t dev, uint64_t id, uint64_t size, 
     return 0;
 }
 
-static int stack_pop(alloc_stack *st, int32_t dev, uint64_t id, uint64_t *size, uint8_t *type) {
+/* ShmBufferType of v1-K for CBs and kernels (shm-tracking.md §2.2); buffers use 0..4. */
+#define SHMP_TYPE_CB 5
+#define SHMP_TYPE_KERNEL 6
+
+/* want: SHMP_TYPE_CB or SHMP_TYPE_KERNEL, or -1 for a buffer (any other type). */
+static int stack_pop(alloc_stack *st, int32_t dev, uint64_t id, int want, uint64_t *size, uint8_t *type) {
     for (size_t i = st->n; i-- > 0;) {
         live_alloc *a = &st->v[i];
-        if (a->live && a->dev == dev && a->id == id) {
+        int kind_ok = want < 0 ? a->type != SHMP_TYPE_CB && a->type != SHMP_TYPE_KERNEL : a->type == want;
+        if (a->live && a->dev == dev && a->id == id && kind_ok) {
             *size = a->size;
             *type = a->type;
             a->live = 0;
@@ -201,8 +207,32 @@ static int derive_step(deriv *d, size_t i) {
             int c = attached_chip(d, st->proc, m->device_id, &mesh);
             uint64_t size;
             uint8_t type;
-            if (c < 0 || stack_pop(&d->stacks[st->proc], m->device_id, m->buffer_id, &size, &type) < 0)
+            if (c < 0 || stack_pop(&d->stacks[st->proc], m->device_id, m->buffer_id, -1, &size, &type) < 0)
                 return 0; /* not a buffer of this process: TT-Metal records nothing */
+            return push_op(d, SHMP_FREE, st->proc, c, mesh, size, type, i);
+        }
+        /* CBs and kernels (v144's CB_ALLOC ... KERNEL_UNLOAD): recorded per call only in the
+         * v1-K era that reported to the socket and to SHM at once (§5, G2: track_allocate_cb
+         * records CB `size`, track_kernel_load KERNEL `kernel_size x num_cores`, which is the
+         * frame's size; an unload releases the first stored entry of that kernel). Later eras
+         * publish CBs through update_from_allocator (§4.7, not modelled: nothing is recorded)
+         * and record no kernels. A CB_FREE releases the CB it names (G2 frees every CB of the
+         * device at once; the same bytes once all are freed). */
+        if (m->type == PROTO_CB_ALLOC || m->type == PROTO_KERNEL_LOAD || m->type == PROTO_CB_FREE ||
+            m->type == PROTO_KERNEL_UNLOAD) {
+            int c = attached_chip(d, st->proc, m->device_id, &mesh);
+            if (c < 0 || d->sp->cfgs[mesh].version != SHML_L1K)
+                return 0;
+            int kind = m->type == PROTO_CB_ALLOC || m->type == PROTO_CB_FREE ? SHMP_TYPE_CB : SHMP_TYPE_KERNEL;
+            if (m->type == PROTO_CB_ALLOC || m->type == PROTO_KERNEL_LOAD) {
+                if (stack_push(&d->stacks[st->proc], m->device_id, m->buffer_id, m->size, (uint8_t)kind) < 0)
+                    return -1;
+                return push_op(d, SHMP_ALLOC, st->proc, c, mesh, m->size, (uint8_t)kind, i);
+            }
+            uint64_t size;
+            uint8_t type;
+            if (stack_pop(&d->stacks[st->proc], m->device_id, m->buffer_id, kind, &size, &type) < 0)
+                return 0;
             return push_op(d, SHMP_FREE, st->proc, c, mesh, size, type, i);
         }
         return 0;
