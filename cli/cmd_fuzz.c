@@ -35,6 +35,7 @@
 #define FUZZ_BENCH_MS 5000
 #define FUZZ_STATUS_TTY_MS 200
 #define FUZZ_STATUS_LOG_MS 5000
+#define FUZZ_QUIET_MS 250
 
 /* One root cause: a reproducer and every signature it was seen under. */
 typedef struct {
@@ -506,6 +507,8 @@ static long camp_one_cause(campaign *c, const stream *s, uint64_t n, const char 
     }
     for (int i = 0; fi >= 0 && i < cr.nseen; i++)
         camp_map_sig(c, cr.seen[i], fi);
+    if (fi >= 0 && sig[0]) /* the symptom that led here belongs to this cause too */
+        camp_map_sig(c, sig, fi);
     if (have_coarse && fi >= 0) {
         *removed = coarse;
         *have_removed = 1;
@@ -526,6 +529,13 @@ static void camp_new_failure(campaign *c, const stream *s, const stream *prev, u
     camp_say(c, "fuzz: new failure %s: %s\n", sig, first_line);
     char cls[32];
     fuzz_signature_class(sig, cls, sizeof cls);
+    /* Once a hang is known, a server that has read every byte and stays silent for a quarter
+     * second is hung: triage and later hangs no longer wait the whole timeout. */
+    if (strstr(cls, "hang") && c->timeout_ms > FUZZ_QUIET_MS) {
+        fuzz_exec_set_quiet(c->a, FUZZ_QUIET_MS);
+        if (c->b)
+            fuzz_exec_set_quiet(c->b, FUZZ_QUIET_MS);
+    }
     /* A failure that does not come back on a fresh server (timing, an earlier stream's doing)
      * is tried with the stream before it; if neither holds it is counted, not minimised. */
     confirm_result cr;

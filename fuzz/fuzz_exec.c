@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -59,6 +61,7 @@ typedef struct {
     int open;
     int proc;        /* owning process (last CONNECT), -1 if none */
     int unconfirmed; /* frames sent since the last proof that the server handled them */
+    int dirty_tail;  /* the last frame sent is not the executor's fence (see run_fence) */
 } run_conn;
 
 typedef struct {
@@ -248,6 +251,41 @@ static int run_send(run *r, uint16_t id, conn *c, const uint8_t *bytes, size_t l
     return -1;
 }
 
+/* Bytes written on c that the server has not read yet (SIOCOUTQ of a Unix stream socket: a
+ * write stays charged to the sender until the reader consumes it), or 0 when unknown. */
+static int run_unread(const conn *c) {
+    int q = 0;
+    if (c->fd < 0 || ioctl(c->fd, TIOCOUTQ, &q) != 0)
+        return 0;
+    return q;
+}
+
+static long run_ms_since(const struct timespec *t0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Waits (at most the timeout) until the server has read every byte written on c. After a
+ * write that leaves the connection inside a frame (or completes one), this makes the write a
+ * read of its own on the server side: a server that dispatches whatever one recv() returns
+ * (the real v72/v112 servers, --fault single-recv) then sees the stream's write boundaries,
+ * not whatever the scheduler glued together, so a split frame fails the same way every run. */
+static void run_drain(run *r, const conn *c) {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int spin = 0; run_unread(c) > 0; spin++) {
+        if (spin < 64) {
+            sched_yield();
+            continue;
+        }
+        if (run_ms_since(&t0) >= fuzz_exec_timeout(r->x))
+            return; /* not reading: the next wait diagnoses it */
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Sends the batched frames. Returns 0 or -1. */
 static int run_flush(run *r) {
     if (r->batch_conn < 0)
@@ -275,12 +313,12 @@ static int run_check_reply(run *r, uint8_t kind, const uint8_t *expected, const 
 /* Reads exactly len bytes from c within the timeout, in as few calls as the kernel allows. */
 static conn_status run_recv(fuzz_exec *x, conn *c, uint8_t *buf, size_t len, char *err, size_t errlen) {
     size_t got = 0;
-    struct timespec t0;
+    struct timespec t0, drained_at = {0, 0};
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* A reply is read right after its request was sent, so it is rarely there yet: waiting
      * first saves the recv that would fail. */
     struct pollfd first = {c->fd, POLLIN, 0};
-    poll(&first, 1, fuzz_exec_timeout(x));
+    poll(&first, 1, x->quiet_ms > 0 && x->quiet_ms < fuzz_exec_timeout(x) ? x->quiet_ms : fuzz_exec_timeout(x));
     while (got < len) {
         ssize_t n = recv(c->fd, buf + got, len - got, 0);
         if (n > 0) {
@@ -298,15 +336,30 @@ static conn_status run_recv(fuzz_exec *x, conn *c, uint8_t *buf, size_t len, cha
             snprintf(err, errlen, "recv: %s", strerror(e));
             return e == ECONNRESET ? CONN_CLOSED : CONN_ERROR;
         }
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long spent = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-        long left = fuzz_exec_timeout(x) - spent;
-        struct pollfd pf = {c->fd, POLLIN, 0};
-        if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
+        long left = fuzz_exec_timeout(x) - run_ms_since(&t0);
+        if (left <= 0) {
             snprintf(err, errlen, "no reply within %d ms (%zu of %zu bytes read)", fuzz_exec_timeout(x), got, len);
             return CONN_TIMEOUT;
         }
+        /* A server that has read every byte sent and stays silent for the quiet time will not
+         * answer: a hang is called then rather than after the whole timeout. */
+        int quiet = x->quiet_ms > 0 && x->quiet_ms < fuzz_exec_timeout(x) ? x->quiet_ms : 0;
+        struct pollfd pf = {c->fd, POLLIN, 0};
+        if (!quiet || run_unread(c) > 0) {
+            poll(&pf, 1, quiet ? (int)(left < 20 ? left : 20) : (int)left);
+            if (quiet && !(pf.revents & (POLLIN | POLLHUP | POLLERR)))
+                drained_at.tv_sec = 0; /* still reading: the quiet time starts afresh */
+            continue;
+        }
+        if (drained_at.tv_sec == 0)
+            clock_gettime(CLOCK_MONOTONIC, &drained_at);
+        long quiet_left = quiet - run_ms_since(&drained_at);
+        if (quiet_left <= 0) {
+            snprintf(err, errlen, "no reply: the server read every byte sent and stayed silent for %d ms "
+                     "(%zu of %zu bytes read)", quiet, got, len);
+            return CONN_TIMEOUT;
+        }
+        poll(&pf, 1, (int)(quiet_left < left ? quiet_left : left));
     }
     return CONN_OK;
 }
@@ -533,10 +586,15 @@ static int run_fence(run *r, uint16_t id, conn *c, int32_t pid) {
         }
         return 0;
     }
+    /* Every field but the type is zero, pid included (a QUERY's pid is not used): a server
+     * without framing completes a short read with the tail of the last frame it read on the
+     * connection, and that tail is then all zeros, as on a new connection. A connection is
+     * reused by the next stream only when its last frame was this fence, so a partial write
+     * fails the same way whatever ran before it. */
+    (void)pid;
     proto_msg q;
     memset(&q, 0, sizeof q);
     q.type = PROTO_QUERY;
-    q.process_id = pid;
     uint8_t frame[PROTO_MAX_FRAME];
     size_t n = proto_encode(x->cfg.rev, &q, frame);
     if (run_model_write(r, id, frame, n) != 0)
@@ -548,6 +606,8 @@ static int run_fence(run *r, uint16_t id, conn *c, int32_t pid) {
     } else if (run_flush(r) != 0 || run_send(r, id, c, frame, n) != 0) {
         return -1;
     }
+    if (id < r->nconns)
+        r->conns[id].dirty_tail = 0;
     if (run_read_replies(r, id, c, 1) != 0)
         return -1;
     if (id < r->nconns)
@@ -598,6 +658,7 @@ static int run_open(run *r, uint16_t id, int proc) {
     }
     rc->open = 1;
     rc->unconfirmed = 0;
+    rc->dirty_tail = 0; /* new: zeros; reused: its last frame was a fence */
     if (fuzz_model_connect(x->model, id, rc->proc) != 0) {
         run_verdict(r, FUZZ_ERROR, NULL);
         return -1;
@@ -778,6 +839,7 @@ static int run_record(run *r, const stream_record *rec) {
         if (run_model_write(r, id, payload, rec->len) != 0)
             return -1;
         r->conns[id].unconfirmed = 1;
+        r->conns[id].dirty_tail = 1;
         /* Whole frames at a frame boundary go out together with their neighbours (fewer
          * system calls, same bytes); partial frames keep their own write, which is the point
          * of a split. */
@@ -786,9 +848,10 @@ static int run_record(run *r, const stream_record *rec) {
             r->batch_conn = id;
             return r->batch.len >= FUZZ_BATCH_MAX ? run_flush(r) : 0;
         }
-        if (run_flush(r) != 0)
+        if (run_flush(r) != 0 || run_send(r, id, &r->conns[id].c, payload, rec->len) != 0)
             return -1;
-        return run_send(r, id, &r->conns[id].c, payload, rec->len);
+        run_drain(r, &r->conns[id].c);
+        return 0;
     }
     case STREAM_OP_FENCE:
         if (id >= r->nconns || !r->conns[id].open)
@@ -822,6 +885,7 @@ static int run_record(run *r, const stream_record *rec) {
             return 0;
         if (run_model_write(r, id, frame, n) != 0)
             return -1;
+        r->conns[id].dirty_tail = 1;
         if (st.pending == 0) { /* a whole frame: the fence below sends it along */
             if (r->batch_conn != (int)id && run_flush(r) != 0)
                 return -1;
@@ -829,6 +893,8 @@ static int run_record(run *r, const stream_record *rec) {
             r->batch_conn = id;
         } else if (run_flush(r) != 0 || run_send(r, id, &r->conns[id].c, frame, n) != 0) {
             return -1;
+        } else {
+            run_drain(r, &r->conns[id].c);
         }
         r->conns[id].unconfirmed = 1;
         /* Waiting for the report is what a DUMP record means; the fence makes it exact. */
@@ -984,7 +1050,7 @@ fuzz_verdict fuzz_exec_run(fuzz_exec *x, const stream *s, fuzz_outcome *o) {
         if (r.conns[i].open) {
             /* A connection left aligned, answered and proven handled is as good as new. */
             if (!r.done && st.open && !st.server_closed && !st.pending && !st.replies &&
-                !r.conns[i].unconfirmed && x->nidle < FUZZ_IDLE_CONNS)
+                !r.conns[i].unconfirmed && !r.conns[i].dirty_tail && x->nidle < FUZZ_IDLE_CONNS)
                 x->idle[x->nidle++] = r.conns[i].c;
             else
                 conn_abort(&r.conns[i].c);

@@ -44,6 +44,9 @@ typedef struct {
     int final_check;        /* end each stream with a dump and a QUERY of every device */
     int record_transcript;  /* keep every reply and (canonical) dump in the outcome */
     int keep_dumps;         /* keep the text of every dump the server printed */
+    /* A reply awaited on a connection whose bytes the server has all read is a hang after
+     * this many ms of silence, not after the whole timeout (0: only the timeout). */
+    int quiet_ms;
 } fuzz_exec_config;
 
 typedef enum {
@@ -96,6 +99,9 @@ int fuzz_exec_restart(fuzz_exec *x, char *err, size_t errlen);
 /* Forgets the server's state: the next run starts with a fresh server (differential mode
  * calls this when two servers disagree). */
 void fuzz_exec_invalidate(fuzz_exec *x);
+
+/* Changes cfg.quiet_ms (a campaign shortens it once a hang is known). */
+void fuzz_exec_set_quiet(fuzz_exec *x, int quiet_ms);
 
 /* How the server was isolated (srvproc's note) or NULL. */
 const char *fuzz_exec_note(const fuzz_exec *x);

@@ -39,6 +39,7 @@ struct fuzz_exec {
     conn idle[FUZZ_IDLE_CONNS]; /* open connections a finished stream left clean */
     size_t nidle;
     int dirty;       /* the server's state is unknown: restart before the next stream */
+    int quiet_ms;    /* cfg.quiet_ms, changeable */
     uint64_t restarts;
 };
 

@@ -101,6 +101,7 @@ int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_
         return -1;
     }
     x->cfg = *cfg;
+    x->quiet_ms = cfg->quiet_ms;
     x->control.fd = -1;
     x->frame_size = proto_rev_get(cfg->rev)->frame_size;
     size_t nextra = 0;
@@ -154,6 +155,8 @@ int fuzz_exec_restart(fuzz_exec *x, char *err, size_t errlen) {
 }
 
 void fuzz_exec_invalidate(fuzz_exec *x) { x->dirty = 1; }
+
+void fuzz_exec_set_quiet(fuzz_exec *x, int quiet_ms) { x->quiet_ms = x->cfg.quiet_ms = quiet_ms; }
 
 const char *fuzz_exec_note(const fuzz_exec *x) { return x->srv ? srvproc_note(x->srv) : NULL; }
 

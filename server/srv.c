@@ -382,6 +382,8 @@ static void *srv_conn_main(void *arg) {
     uint8_t out[PROTO_MAX_FRAME];
     size_t start = 0, end = 0; /* unhandled bytes are in[start, end) */
     int consecutive_errors = 0;
+    if (s->cfg.faults & SRV_FAULT_SINGLE_RECV) /* a first short read is completed with zeros */
+        memset(in, 0, frame_size);
 
     for (;;) {
         if (s->cfg.faults & SRV_FAULT_SINGLE_RECV) {

@@ -175,6 +175,61 @@ START_TEST(merge_dedups_shards_by_root_cause) {
 }
 END_TEST
 
+/* The partial-frame defect (--fault single-recv: one recv() per message, a short read handled
+ * with the previous frame's tail, as the real v72/v112 servers do). Seed 1 of `--features split
+ * --max-ops 8` splits frames in most of its first 40 streams, and the defect shows as several
+ * signatures (counts, buffers, QUERY replies). The executor lets the server read each partial
+ * write on its own, so every run splits the same way: the failures minimise and confirm, and
+ * all of them end as one root cause whose reproducer is one partial write. */
+START_TEST(partial_frame_defect_is_one_root_cause) {
+    char srv[1200], cmd[4096];
+    faulty_server(srv, sizeof srv, "--fault single-recv");
+    snprintf(cmd, sizeof cmd,
+             "%s/allocsim fuzz --seed 1 --runs 40 --features split --max-ops 8 --server '%s' --out found --quiet",
+             bin_dir, srv);
+    sbuf out = SBUF_INIT;
+    int rc = run_cmd(cmd, &out);
+    const char *o = sbuf_str(&out);
+    ck_assert_msg(rc == 1, "exit %d, expected 1:\n%s", rc, o);
+    ck_assert_msg(strstr(o, " 1 root cause\n") != NULL, "expected one root cause:\n%s", o);
+    ck_assert_msg(strstr(o, "not reproducible") == NULL, "a failure did not come back:\n%s", o);
+    ck_assert_msg(strstr(o, "confirmed 3/3") != NULL, "%s", o);
+    int nsig = 0;
+    const char *p = strstr(o, "failing streams: ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p, "failing streams: %d signature", &nsig), 1);
+    ck_assert_msg(nsig >= 2, "one defect, several symptoms expected, found %d:\n%s", nsig, o);
+    ck_assert_int_eq(count_streams("found"), 1);
+    /* The reproducer: at most two frames' worth, and a write shorter than a frame. */
+    sbuf ls = SBUF_INIT;
+    ck_assert_int_eq(run_cmd("ls found/*.allocstream", &ls), 0);
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(sbuf_str(&ls), "\n"), sbuf_str(&ls));
+    stream s = load_in(name);
+    ck_assert_msg(fuzz_stream_frames(&s) <= 2, "%zu frames", fuzz_stream_frames(&s));
+    int partial = 0;
+    for (size_t i = 0; i < s.nrecords; i++)
+        partial |= s.records[i].op == STREAM_OP_WRITE && s.records[i].len % s.frame_size != 0;
+    ck_assert_msg(partial, "the reproducer splits no frame");
+    stream_release(&s);
+    /* It fails on the defective server every time and holds on a healthy one (the healthy
+     * framing drops a partial frame left at the end). */
+    for (int i = 0; i < 3; i++) {
+        sbuf r = SBUF_INIT;
+        snprintf(cmd, sizeof cmd, "%s/allocsim replay %s --server '%s' >/dev/null", bin_dir, name, srv);
+        ck_assert_int_eq(run_cmd(cmd, &r), 1);
+        sbuf_release(&r);
+    }
+    faulty_server(srv, sizeof srv, "");
+    snprintf(cmd, sizeof cmd, "%s/allocsim replay %s --server '%s' >/dev/null", bin_dir, name, srv);
+    sbuf r = SBUF_INIT;
+    ck_assert_int_eq(run_cmd(cmd, &r), 0);
+    sbuf_release(&r);
+    sbuf_release(&ls);
+    sbuf_release(&out);
+}
+END_TEST
+
 /* ---- fuzz_triage, directly ---- */
 
 static void two_conn_stream(stream *s, int32_t pid, uint16_t conn, int32_t dev) {
@@ -255,6 +310,7 @@ int main(void) {
     tcase_add_test(t, racy_stream_gives_two_small_reproducers);
     tcase_add_test(t, known_root_causes_are_counted_not_minimised);
     tcase_add_test(t, merge_dedups_shards_by_root_cause);
+    tcase_add_test(t, partial_frame_defect_is_one_root_cause);
     suite_add_tcase(s, t);
     TCase *u = tcase_create("triage");
     tcase_add_test(u, root_key_ignores_pids_and_connection_numbers);
