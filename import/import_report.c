@@ -376,6 +376,32 @@ int import_write_timeline(const import_result *r, const char *log_name, const ch
     return rc;
 }
 
+/* Virtual time between two consecutive events of the log in the written scenario: more than
+ * the SCN_RUN_OP_NS (1 us) a send, dump or crash statement takes, so each event has its own
+ * instant and the processes act in the log's order. */
+#define IMPORT_SCN_SLOT_US 10u
+
+typedef struct {
+    sbuf text;
+    uint64_t now_us; /* the process's virtual time after its last statement */
+    int crashed;
+} scn_proc_text;
+
+/* Brings process p to virtual time t (us) with a wait, then counts its next statement. */
+static void scn_at(scn_proc_text *p, uint64_t t) {
+    if (t > p->now_us)
+        sbuf_printf(&p->text, "  wait %" PRIu64 "us\n", t - p->now_us);
+    p->now_us = (t > p->now_us ? t : p->now_us) + 1; /* the statement's SCN_RUN_OP_NS */
+}
+
+/* The k-th dump of the log that reached its title (the stream's k-th DUMP), or NULL. */
+static const import_dump *scn_nth_dump(const import_result *r, size_t k) {
+    for (size_t i = 0; i < r->ndumps; i++)
+        if (r->dumps[i].title_line && k-- == 0)
+            return &r->dumps[i];
+    return NULL;
+}
+
 int import_write_scenario(const import_result *r, const char *log_name, const char *path,
                           char *err, size_t errlen) {
     const stream *s = &r->stream;
@@ -383,67 +409,92 @@ int import_write_scenario(const import_result *r, const char *log_name, const ch
         snprintf(err, errlen, "%s: the import was run without the stream", path);
         return -1;
     }
-    sbuf *procs = mem_calloc(s->nprocs ? s->nprocs : 1, sizeof *procs);
+    scn_proc_text *procs = mem_calloc(s->nprocs ? s->nprocs : 1, sizeof *procs);
     if (!procs) {
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    int last_proc = -1;
-    size_t skipped = 0;
+    size_t skipped = 0, events = 0, dumps = 0;
     for (size_t i = 0; i < s->nrecords; i++) {
         const stream_record *rec = &s->records[i];
+        if (rec->id >= s->nprocs)
+            continue;
+        scn_proc_text *p = &procs[rec->id];
+        uint64_t t = (uint64_t)(events + 1) * IMPORT_SCN_SLOT_US;
         proto_msg m;
         switch (rec->op) {
         case STREAM_OP_WRITE:
-            if (rec->id >= s->nprocs ||
-                !proto_decode(s->rev, s->payload + rec->offset, rec->len, &m))
+            if (!proto_decode(s->rev, s->payload + rec->offset, rec->len, &m))
                 break;
-            last_proc = rec->id;
             if (m.device_id < 0) {
                 skipped++;
-                sbuf_printf(&procs[rec->id], "  # device %d cannot be written as a send\n",
-                            (int)m.device_id);
-            } else if (m.type == PROTO_ALLOC) {
-                sbuf_printf(&procs[rec->id], "  send alloc dev %d size=%" PRIu64 " type=%s id=%" PRIu64 "\n",
-                            (int)m.device_id, m.size, proto_buffer_type_name(m.buffer_type),
-                            m.buffer_id);
-            } else {
-                sbuf_printf(&procs[rec->id], "  send free dev %d id=%" PRIu64 "\n",
-                            (int)m.device_id, m.buffer_id);
+                sbuf_printf(&p->text, "  # device %d cannot be written as a send\n", (int)m.device_id);
+                break;
             }
+            scn_at(p, t);
+            events++;
+            if (m.type == PROTO_ALLOC)
+                sbuf_printf(&p->text, "  send alloc dev %d size=%" PRIu64 " type=%s id=%" PRIu64 "\n",
+                            (int)m.device_id, m.size, proto_buffer_type_name(m.buffer_type), m.buffer_id);
+            else
+                sbuf_printf(&p->text, "  send free dev %d id=%" PRIu64 "\n", (int)m.device_id, m.buffer_id);
             break;
-        case STREAM_OP_DUMP:
-            if (last_proc >= 0)
-                sbuf_puts(&procs[last_proc], "  dump\n");
+        case STREAM_OP_DUMP: {
+            scn_at(p, t);
+            events++;
+            sbuf_puts(&p->text, "  dump\n");
+            const import_dump *d = scn_nth_dump(r, dumps++);
+            if (d && d->parsed && d->view.perfect)
+                sbuf_printf(&p->text, "  expect dump perfect             # log line %zu\n", d->title_line);
+            else if (d && d->parsed)
+                sbuf_printf(&p->text, "  expect dump total %" PRIu64 "             # log line %zu\n",
+                            d->view.total_tracked, d->title_line);
             break;
+        }
         case STREAM_OP_CRASH:
-            if (rec->id < s->nprocs)
-                sbuf_puts(&procs[rec->id], "  crash\n");
+            if (p->crashed)
+                break;
+            scn_at(p, t);
+            events++;
+            sbuf_puts(&p->text, "  crash\n");
+            p->crashed = 1; /* its last statement: the stream has nothing of it after this */
             break;
         default:
             break;
         }
     }
+    /* Every process that did not crash lives on past the last event: a process whose block
+     * ends exits, and the next dump would clean it up as dead, which the log's server did not. */
+    uint64_t end = (uint64_t)(events + 1) * IMPORT_SCN_SLOT_US;
+    for (uint32_t p = 0; p < s->nprocs; p++)
+        if (!procs[p].crashed && procs[p].text.len && procs[p].now_us < end)
+            sbuf_printf(&procs[p].text, "  wait %" PRIu64 "us\n", end - procs[p].now_us);
     sbuf b = SBUF_INIT;
     sbuf_puts(&b, "# Imported from ");
-    for (const char *p = log_name; *p; p++)
-        sbuf_putc(&b, (unsigned char)*p < 0x20 ? '?' : *p);
-    sbuf_puts(&b, " by `allocsim import`: one process per PID, each\n"
-                  "# sending the raw frames its log lines imply. The order of events ACROSS\n"
-                  "# processes is not kept here; replay the .allocstream for the exact order.\n");
+    for (const char *q = log_name; *q; q++)
+        sbuf_putc(&b, (unsigned char)*q < 0x20 ? '?' : *q);
+    sbuf_printf(&b, " by `allocsim import`.\n"
+                    "# One process per PID sends the raw frames its log lines imply; a process `dumper`\n"
+                    "# takes the dumps. Event n of the log happens at virtual time n x %uus (the waits),\n"
+                    "# so the processes act in the log's order; a PID the server found dead crashes\n"
+                    "# there. Each dump expects what the log's report said. Run it with --dry-run.\n",
+                IMPORT_SCN_SLOT_US);
     sbuf_printf(&b, "protocol %s\n", proto_rev_get(s->rev)->name);
     for (uint32_t p = 0; p < s->nprocs; p++) {
-        if (!procs[p].len)
+        if (!procs[p].text.len)
             continue;
-        sbuf_printf(&b, "\nprocess %s\n", s->procs[p].name);
-        sbuf_append(&b, procs[p].data, procs[p].len);
+        sbuf_puts(&b, "\nprocess ");
+        for (const char *q = s->procs[p].name; *q; q++) /* pid-5: a name is letters, digits, _ */
+            sbuf_putc(&b, *q == '-' ? '_' : *q);
+        sbuf_putc(&b, '\n');
+        sbuf_append(&b, procs[p].text.data, procs[p].text.len);
     }
     if (skipped)
         sbuf_printf(&b, "\n# %zu frames with negative device ids were left out\n", skipped);
     int failed = sbuf_failed(&b);
     for (uint32_t p = 0; p < s->nprocs; p++) {
-        failed |= sbuf_failed(&procs[p]);
-        sbuf_release(&procs[p]);
+        failed |= sbuf_failed(&procs[p].text);
+        sbuf_release(&procs[p].text);
     }
     mem_free(procs);
     int rc = -1;

@@ -20,6 +20,7 @@
 #include "plot.h"
 #include "runner.h"
 #include "scn_load.h"
+#include "scn_run.h"
 #include "srvline.h"
 #include "srvproc.h"
 #include "stream.h"
@@ -718,10 +719,97 @@ START_TEST(command_exit_status) {
     /* and the scenario language reads it */
     scn_script *scn = NULL;
     ck_assert_msg(scn_load_file(path, &scn, err, sizeof err) == 0, "%s", err);
-    ck_assert_int_eq(scn->nprocs, 1);
+    ck_assert_int_eq(scn->nprocs, 2); /* pid919068 and the dumper */
     scn_script_free(scn);
     unlink(path);
     rmdir(dir);
+}
+END_TEST
+
+/* A recorded pid's name in the written scenario ("pid919068"). */
+static const char *log_pid_name(void *ctx, int32_t pid) {
+    static char names[4][32];
+    static unsigned k;
+    char *s = names[k++ % 4];
+    (void)ctx;
+    snprintf(s, sizeof names[0], "pid%d", (int)pid);
+    return s;
+}
+
+/* The scenario round trip on a log of a 112-byte server (allocsim-server --protocol v112)
+ * that ran the seed story, then process_crash (a process killed mid-run, cleaned up by the
+ * next dump): the written scenario parses (the crash is its process's last statement), runs
+ * dry, sends the log's frames in the log's order across processes, crashes the dead process
+ * before the dump that cleaned it, and every dump it expects equals the log's dump. */
+START_TEST(scenario_round_trip) {
+    import_opts o = {0};
+    o.want_stream = 1;
+    import_result r;
+    import_path(DATA "v112_seed_crash.log", &o, &r);
+    ck_assert_int_eq(r.rev, PROTO_V112);
+    ck_assert_uint_eq(r.ndumps, 4);
+    ck_assert_uint_eq(r.dead_pids, 1);
+    char dir[] = "/tmp/allocsim-import-rt-XXXXXX", path[128], err[2048];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/rt.scn", dir);
+    ck_assert_msg(import_write_scenario(&r, "v112_seed_crash.log", path, err, sizeof err) == 0, "%s", err);
+    scn_script *scn = NULL;
+    ck_assert_msg(scn_load_file(path, &scn, err, sizeof err) == 0, "%s", err);
+    plan p;
+    ck_assert_msg(scn_run(scn, NULL, &p, NULL, err, sizeof err) == SCN_RUN_OK, "%s", err);
+    ck_assert_int_eq(p.rev, PROTO_V112);
+    /* the log's frames, in the log's order, each from its PID's process */
+    size_t w = 0, crashes = 0, crash_before_dump3 = 0, ndump = 0;
+    for (size_t i = 0; i < p.nsteps; i++) {
+        const plan_step *ps = &p.steps[i];
+        if (ps->kind == PLAN_CRASH) {
+            crashes++;
+            crash_before_dump3 = ndump == 2;
+        }
+        if (ps->kind == PLAN_DUMP)
+            ndump++;
+        if (ps->kind != PLAN_SEND)
+            continue;
+        while (w < r.stream.nrecords && r.stream.records[w].op != STREAM_OP_WRITE)
+            w++;
+        ck_assert_uint_lt(w, r.stream.nrecords);
+        const stream_record *rec = &r.stream.records[w++];
+        proto_msg m;
+        ck_assert(proto_decode(r.stream.rev, r.stream.payload + rec->offset, rec->len, &m));
+        ck_assert_int_eq(ps->msg.type, m.type);
+        ck_assert_int_eq(ps->msg.device_id, m.device_id);
+        ck_assert_uint_eq(ps->msg.buffer_id, m.buffer_id);
+        if (m.type == PROTO_ALLOC)
+            ck_assert_uint_eq(ps->msg.size, m.size);
+        ck_assert_str_eq(p.proc_names[ps->proc], r.stream.procs[rec->id].name);
+    }
+    while (w < r.stream.nrecords && r.stream.records[w].op != STREAM_OP_WRITE)
+        w++;
+    ck_assert_uint_eq(w, r.stream.nrecords); /* every frame sent */
+    ck_assert_uint_eq(crashes, 1);
+    ck_assert_int_eq(crash_before_dump3, 1);
+    /* the dry run's dumps are the log's */
+    ck_assert_uint_eq(p.ndumps, r.ndumps);
+    for (size_t i = 0; i < p.ndumps; i++) {
+        dumpview want;
+        ck_assert_msg(dumpview_parse_text(sbuf_str(&p.dumps[i].expected), p.dumps[i].expected.len, &want, err,
+                                          sizeof err) == 0, "%s", err);
+        dumpview logv = r.dumps[i].view;
+        ck_assert_uint_eq(want.ndead, logv.ndead); /* the crashed PID is cleaned by the same dump */
+        want.ndead = logv.ndead = 0;
+        want.complete = logv.complete = 0;
+        sbuf diff = SBUF_INIT;
+        int rc = dumpview_compare(&logv, log_pid_name, NULL, &want, scn_run_pid_name, &p, &diff);
+        ck_assert_msg(rc == 0, "dump %zu differs:\n%s", i + 1, sbuf_str(&diff));
+        sbuf_release(&diff);
+        ck_assert_uint_eq(p.dumps[i].nexpects, 1); /* expect dump total N / perfect */
+        dumpview_release(&want);
+    }
+    plan_release(&p);
+    scn_script_free(scn);
+    unlink(path);
+    rmdir(dir);
+    import_result_release(&r);
 }
 END_TEST
 
@@ -786,6 +874,7 @@ static Suite *import_suite(void) {
     tcase_add_test(tc, server_restart_loses_state);
     tcase_add_test(tc, json_report);
     tcase_add_test(tc, enhanced_server_log);
+    tcase_add_test(tc, scenario_round_trip);
     tcase_add_test(tc, hostile_input);
     tcase_add_test(tc, out_of_memory);
     tcase_add_test(tc, large_log);
