@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,72 @@ START_TEST(root_key_ignores_pids_and_connection_numbers) {
 }
 END_TEST
 
+/* A stand-in for a server defect: the stream fails when one of its frames is an ALLOC whose
+ * device id is out of range (negative or >= 8 when *ctx is 0; only >= 8 when *ctx is 1). */
+static int pred_bad_device(void *ctx, const stream *cand) {
+    int positive_only = *(const int *)ctx;
+    for (size_t i = 0; i < cand->nrecords; i++) {
+        const stream_record *r = &cand->records[i];
+        for (size_t at = 0; r->op == STREAM_OP_WRITE && at + cand->frame_size <= r->len; at += cand->frame_size) {
+            proto_msg m;
+            proto_decode(cand->rev, cand->payload + r->offset + at, cand->frame_size, &m);
+            if (m.type == PROTO_ALLOC && (m.device_id >= 8 || (!positive_only && m.device_id < 0)))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* One defect reached with device 256 and with device -2^31: minimising shrinks the device id
+ * to the value closest to zero that still fails (-1 for "any out-of-range id", 8 when only
+ * ids >= 8 fail), so the two reproducers become the same bytes and one root cause. */
+START_TEST(device_ids_shrink_to_one_root_cause) {
+    int32_t devs[2] = {256, INT32_MIN};
+    char keys[2][17];
+    for (int positive_only = 0; positive_only < 2; positive_only++) {
+        for (int k = 0; k < 2; k++) {
+            stream in, out;
+            two_conn_stream(&in, 0x5a000001, 0, 3); /* a harmless ALLOC first */
+            proto_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = PROTO_ALLOC;
+            m.device_id = devs[k];
+            m.size = 12503040;
+            m.buffer_type = 4;
+            m.process_id = 0x5a000001;
+            m.buffer_id = 1043741824;
+            ck_assert_int_eq(stream_append_frame(&in, 0, &m), 0);
+            fuzz_min_config mc = {0, SIZE_MAX, 0, 0};
+            char err[256];
+            int ctx = positive_only;
+            if (positive_only && devs[k] < 0) {
+                ck_assert_int_eq(pred_bad_device(&ctx, &in), 0);
+                stream_release(&in);
+                continue;
+            }
+            ck_assert_int_eq(fuzz_minimise(&in, pred_bad_device, &ctx, &mc, &out, err, sizeof err), 0);
+            ck_assert_uint_eq(fuzz_stream_frames(&out), 1);
+            const stream_record *w = NULL;
+            for (size_t i = 0; i < out.nrecords; i++)
+                if (out.records[i].op == STREAM_OP_WRITE)
+                    w = &out.records[i];
+            ck_assert_ptr_nonnull(w);
+            proto_msg got;
+            proto_decode(out.rev, out.payload + w->offset, out.frame_size, &got);
+            ck_assert_int_eq(got.type, PROTO_ALLOC);
+            ck_assert_int_eq(got.device_id, positive_only ? 8 : -1);
+            ck_assert_uint_eq(got.size, 0); /* fields that do not matter are zero */
+            ck_assert_uint_eq(got.buffer_id, 0);
+            ck_assert_int_eq(fuzz_root_key(&out, keys[k]), 0);
+            stream_release(&in);
+            stream_release(&out);
+        }
+        if (!positive_only)
+            ck_assert_str_eq(keys[0], keys[1]);
+    }
+}
+END_TEST
+
 START_TEST(residue_removes_the_cause_only) {
     stream whole, cause, rest;
     two_conn_stream(&whole, 0x5a000001, 0, 9);
@@ -315,6 +382,7 @@ int main(void) {
     TCase *u = tcase_create("triage");
     tcase_add_test(u, root_key_ignores_pids_and_connection_numbers);
     tcase_add_test(u, residue_removes_the_cause_only);
+    tcase_add_test(u, device_ids_shrink_to_one_root_cause);
     tcase_add_test(u, classes);
     suite_add_tcase(s, u);
     SRunner *sr = srunner_create(s);
