@@ -77,6 +77,7 @@ typedef struct {
     int confirm;
     int minimise;
     int check_device_info;
+    const char *devices;  /* --devices PRESET: the reference side detects those chips */
     int quiet;
     int tries;            /* runs a racy class gets before a candidate is rejected */
     uint32_t min_budget;  /* minimiser tests per root cause */
@@ -113,7 +114,7 @@ static void fuzz_usage(FILE *f) {
             "                     [--timeout DURATION] [--swarm] [--no-transport-faults]\n"
             "                     [--features LIST] [--max-ops N] [--confirm N] [--no-minimise]\n"
             "                     [--check-device-info] [--quiet] [--bench] [--known PATH]\n"
-            "                     [--tries K] [--min-budget N]\n"
+            "                     [--tries K] [--min-budget N] [--devices PRESET]\n"
             "       allocsim fuzz merge [--out DIR] DIR...\n"
             "\n"
             "Generates seeded message streams (valid and hostile, with transport faults), sends\n"
@@ -148,6 +149,9 @@ static void fuzz_usage(FILE *f) {
             "  --min-budget N       minimiser runs per root cause (default 400)\n"
             "  --check-device-info  compare DEVICE_INFO replies with --server too (the ledger\n"
             "                       models a machine without devices)\n"
+            "  --devices PRESET     the reference server and the model detect the chips of PRESET\n"
+            "                       (n150, n300, t3k, galaxy, p150, p300; v112 and later) and\n"
+            "                       DEVICE_INFO replies are compared, e.g. with --vs a real server\n"
             "  --quiet              no status line\n"
             "  --bench              measure streams per second against the reference server\n",
             FUZZ_DEFAULT_RUNS, proto_rev_names());
@@ -291,6 +295,8 @@ static void camp_repro_command(const campaign *c, const char *path, sbuf *out) {
         sbuf_printf(out, " --timeout %" PRIu64 "ms", c->timeout_ms);
     if (c->vs)
         sbuf_printf(out, " --vs '%s'", c->vs);
+    if (c->devices)
+        sbuf_printf(out, " --devices %s", c->devices);
 }
 
 /* Writes OUT/<sig>.allocstream and OUT/<sig>.txt. Returns 0 or -1 with err. */
@@ -749,6 +755,15 @@ static int parse_args(campaign *c, int argc, char **argv) {
             c->minimise = 0;
         } else if (strcmp(a, "--check-device-info") == 0) {
             c->check_device_info = 1;
+        } else if (strcmp(a, "--devices") == 0) {
+            NEED_VALUE();
+            dev_config dc;
+            if (dev_preset(v, &dc) != 0) {
+                fprintf(stderr, "allocsim fuzz: --devices: expected one of %s, found '%s'\n", dev_preset_names(), v);
+                return -1;
+            }
+            c->devices = v;
+            c->check_device_info = 1;
         } else if (strcmp(a, "--quiet") == 0) {
             c->quiet = 1;
         } else if (strcmp(a, "--bench") == 0) {
@@ -761,6 +776,11 @@ static int parse_args(campaign *c, int argc, char **argv) {
     }
     if (!have_seed && !c->bench) {
         fprintf(stderr, "allocsim fuzz: expected --seed N (the campaign seed)\n");
+        return -1;
+    }
+    if (c->devices && c->rev == PROTO_V72) {
+        fprintf(stderr, "allocsim fuzz: --devices: expected --protocol v112, v112-hex, v144 or v144-256, "
+                        "found v72 (no DEVICE_INFO)\n");
         return -1;
     }
     if (have_runs && c->time_ms) {
@@ -789,6 +809,7 @@ static int camp_exec(campaign *c, const char *cmd, int differential, fuzz_exec *
     cfg.timeout_ms = (int)c->timeout_ms;
     cfg.oracle = !differential;
     cfg.check_device_info = cmd || differential ? c->check_device_info : 1;
+    cfg.devices = c->devices;
     cfg.background_cleanup = cmd && !fuzz_command_disables_cleanup(cmd);
     cfg.final_check = 1;
     cfg.record_transcript = differential;

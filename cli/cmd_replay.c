@@ -25,7 +25,7 @@ static void replay_usage(FILE *f) {
     fprintf(f,
             "usage: allocsim replay FILE.allocstream [--server \"CMD\" | --socket PATH --server-log FILE]\n"
             "                       [--protocol REV] [--vs \"CMD\"] [--timeout DURATION]\n"
-            "                       [--check-device-info] [--print-stream]\n"
+            "                       [--check-device-info] [--devices PRESET] [--print-stream]\n"
             "\n"
             "Sends a recorded stream to a server, prints the DUMP_REMAINING reports it printed and\n"
             "checks them and every QUERY/DEVICE_INFO reply against the ledger.\n"
@@ -38,6 +38,8 @@ static void replay_usage(FILE *f) {
             "  --vs \"CMD\"           compare with a second server instead of the ledger\n"
             "  --timeout DURATION   a reply or report later than this is a hang (default 5s)\n"
             "  --check-device-info  compare DEVICE_INFO replies with --server too\n"
+            "  --devices PRESET     the reference server and the ledger detect PRESET's chips;\n"
+            "                       DEVICE_INFO replies are compared (as allocsim fuzz --devices)\n"
             "  --print-stream       print the stream, one record per line, and exit\n");
 }
 
@@ -54,6 +56,8 @@ static int signature_is_server_failure(const char *sig) {
     return 0;
 }
 
+static const char *replay_devices; /* --devices PRESET or NULL */
+
 static int replay_exec(proto_rev rev, const char *cmd, const char *sock, const char *log, int timeout_ms,
                        int oracle, int check_devinfo, fuzz_exec **out) {
     fuzz_exec_config cfg;
@@ -66,6 +70,7 @@ static int replay_exec(proto_rev rev, const char *cmd, const char *sock, const c
     cfg.timeout_ms = timeout_ms;
     cfg.oracle = oracle;
     cfg.check_device_info = (cmd || sock) ? check_devinfo : 1;
+    cfg.devices = replay_devices;
     cfg.background_cleanup = sock || (cmd && !fuzz_command_disables_cleanup(cmd));
     cfg.final_check = 1;
     cfg.record_transcript = !oracle;
@@ -91,7 +96,8 @@ int cmd_replay(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int valued = strcmp(a, "--server") == 0 || strcmp(a, "--socket") == 0 ||
                      strcmp(a, "--server-log") == 0 || strcmp(a, "--vs") == 0 ||
-                     strcmp(a, "--protocol") == 0 || strcmp(a, "--timeout") == 0;
+                     strcmp(a, "--protocol") == 0 || strcmp(a, "--timeout") == 0 ||
+                     strcmp(a, "--devices") == 0;
         if (valued && !v) {
             fprintf(stderr, "allocsim replay: %s: expected a value, found the end\n", a);
             return 2;
@@ -118,6 +124,9 @@ int cmd_replay(int argc, char **argv) {
         } else if (strcmp(a, "--check-device-info") == 0) {
             check_devinfo = 1;
             continue;
+        } else if (strcmp(a, "--devices") == 0) {
+            replay_devices = v; /* checked by the executor */
+            check_devinfo = 1;
         } else if (strcmp(a, "--print-stream") == 0) {
             print_stream = 1;
             continue;

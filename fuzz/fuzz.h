@@ -122,6 +122,11 @@ int fuzz_model_reset(fuzz_model *m);
 
 void fuzz_model_set_liveness(fuzz_model *m, ledger_dead_fn is_dead, void *ctx);
 
+/* Models a server that detected the chips of devices (DEVICE_INFO replies as the ledger
+ * gives them for it; NULL: none, the default). devices must outlive the model. Resets the
+ * model like fuzz_model_reset. Returns 0 or -1 when out of memory. */
+int fuzz_model_set_devices(fuzz_model *m, const dev_config *devices);
+
 /* The ledger (for entries and counters). Owned by the model. */
 ledger *fuzz_model_ledger(fuzz_model *m);
 

@@ -47,6 +47,9 @@ typedef struct {
     /* A reply awaited on a connection whose bytes the server has all read is a hang after
      * this many ms of silence, not after the whole timeout (0: only the timeout). */
     int quiet_ms;
+    /* A device preset (dev_preset: "n300", "t3k", ...) or NULL: the model answers DEVICE_INFO
+     * like a server on that machine, and the reference server is started with --devices. */
+    const char *devices;
 } fuzz_exec_config;
 
 typedef enum {

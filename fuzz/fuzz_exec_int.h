@@ -40,6 +40,7 @@ struct fuzz_exec {
     size_t nidle;
     int dirty;       /* the server's state is unknown: restart before the next stream */
     int quiet_ms;    /* cfg.quiet_ms, changeable */
+    dev_config devices; /* cfg.devices parsed (used when cfg.devices is set) */
     uint64_t restarts;
 };
 

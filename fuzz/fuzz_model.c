@@ -56,6 +56,7 @@ struct fuzz_model {
     size_t frame_size;
     int max_devices;
     unsigned faults;
+    const dev_config *devices; /* the chips the modelled server detects (NULL: none) */
     ledger *l;
     ledger_dead_fn is_dead;
     void *dead_ctx;
@@ -92,6 +93,7 @@ static int model_make_ledger(fuzz_model *m) {
     cfg.is_dead = model_dead;
     cfg.dead_ctx = m;
     cfg.faults = m->faults;
+    cfg.devices = m->devices;
     m->l = ledger_new(&cfg);
     return m->l ? 0 : -1;
 }
@@ -146,6 +148,11 @@ int fuzz_model_reset(fuzz_model *m) {
     ledger_free(m->l);
     m->l = NULL;
     return model_make_ledger(m);
+}
+
+int fuzz_model_set_devices(fuzz_model *m, const dev_config *devices) {
+    m->devices = devices;
+    return fuzz_model_reset(m);
 }
 
 void fuzz_model_set_liveness(fuzz_model *m, ledger_dead_fn is_dead, void *ctx) {

@@ -104,13 +104,22 @@ int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_
     x->quiet_ms = cfg->quiet_ms;
     x->control.fd = -1;
     x->frame_size = proto_rev_get(cfg->rev)->frame_size;
+    if (cfg->devices && dev_preset(cfg->devices, &x->devices) != 0) {
+        snprintf(err, errlen, "expected a device preset (%s), found '%s'", dev_preset_names(), cfg->devices);
+        mem_free(x);
+        return -1;
+    }
     size_t nextra = 0;
     while (cfg->extra_args && cfg->extra_args[nextra])
         nextra++;
-    x->extra = mem_calloc(nextra + 1, sizeof *x->extra);
+    /* The reference server detects the preset's chips too (two more arguments). */
+    int ref_devices = cfg->devices && !cfg->command && !cfg->attach_socket;
+    x->extra = mem_calloc(nextra + 3, sizeof *x->extra);
     int oom = !x->extra;
     for (size_t i = 0; !oom && i < nextra; i++)
         oom = !(x->extra[i] = mem_strdup(cfg->extra_args[i]));
+    if (!oom && ref_devices)
+        oom = !(x->extra[nextra] = mem_strdup("--devices")) || !(x->extra[nextra + 1] = mem_strdup(cfg->devices));
     if (cfg->command)
         oom |= !(x->command = mem_strdup(cfg->command));
     if (cfg->attach_socket)
@@ -118,6 +127,10 @@ int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_
     if (cfg->attach_log)
         oom |= !(x->attach_log = mem_strdup(cfg->attach_log));
     x->model = oom ? NULL : fuzz_model_new(cfg->rev, 0);
+    if (x->model && cfg->devices && fuzz_model_set_devices(x->model, &x->devices) != 0) {
+        fuzz_model_free(x->model);
+        x->model = NULL;
+    }
     if (!x->model) {
         fuzz_exec_free(x);
         snprintf(err, errlen, "out of memory");
@@ -127,6 +140,7 @@ int fuzz_exec_new(const fuzz_exec_config *cfg, fuzz_exec **out, char *err, size_
     x->cfg.attach_socket = x->attach_socket;
     x->cfg.attach_log = x->attach_log;
     x->cfg.extra_args = (const char *const *)x->extra;
+    x->cfg.devices = NULL; /* not copied; x->devices holds the preset */
     /* The server's own liveness test, so the model drops exactly the pids the server drops. */
     fuzz_model_set_liveness(x->model, standin_pid_dead, NULL);
     if (exec_start(x, err, errlen) != 0) {

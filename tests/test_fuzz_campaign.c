@@ -231,6 +231,47 @@ START_TEST(partial_frame_defect_is_one_root_cause) {
 }
 END_TEST
 
+/* --devices PRESET: the reference side detects the preset's chips and DEVICE_INFO is compared.
+ * Against a server with the same preset nothing differs; against n300 (2 chips, server.md
+ * "Devices") where the other has t3k (8 chips), num_devices does. */
+START_TEST(devices_preset_compares_device_info) {
+    char srv[1200], cmd[4096];
+    snprintf(srv, sizeof srv, "%s/allocsim-server --protocol v112 --cleanup-interval 0 --stats-interval 0 --devices t3k",
+             bin_dir);
+    const char *camp = "--seed 4 --runs 60 --protocol v112 --features query --max-ops 6 --quiet";
+    sbuf out = SBUF_INIT;
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz %s --devices t3k --vs '%s' --out same", bin_dir, camp, srv);
+    int rc = run_cmd(cmd, &out);
+    ck_assert_msg(rc == 0 && strstr(sbuf_str(&out), " 0 failing streams") != NULL, "exit %d:\n%s", rc,
+                  sbuf_str(&out));
+    sbuf_reset(&out);
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz %s --devices n300 --vs '%s' --out differ", bin_dir, camp, srv);
+    rc = run_cmd(cmd, &out);
+    const char *o = sbuf_str(&out);
+    ck_assert_msg(rc == 1, "exit %d:\n%s", rc, o);
+    ck_assert_msg(strstr(o, "diff-reply-DEVICE_INFO-num_devices") != NULL, "%s", o);
+    sbuf txt = SBUF_INIT;
+    ck_assert_int_eq(run_cmd("cat differ/diff-reply-DEVICE_INFO-num_devices.txt", &txt), 0);
+    ck_assert_msg(strstr(sbuf_str(&txt), "num_devices expected 2, found 8") != NULL, "%s", sbuf_str(&txt));
+    ck_assert_msg(strstr(sbuf_str(&txt), "--devices n300") != NULL, "%s", sbuf_str(&txt));
+    /* The fuzzer's own oracle uses the preset too: the t3k server against the t3k model holds,
+     * against the n300 model it does not. */
+    sbuf_reset(&out);
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz %s --devices t3k --server '%s' --out own", bin_dir, camp, srv);
+    ck_assert_int_eq(run_cmd(cmd, &out), 0);
+    sbuf_reset(&out);
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz %s --devices n300 --server '%s' --out own2", bin_dir, camp, srv);
+    ck_assert_int_eq(run_cmd(cmd, &out), 1);
+    ck_assert_msg(strstr(sbuf_str(&out), "reply-mismatch-DEVICE_INFO-num_devices") != NULL, "%s", sbuf_str(&out));
+    /* v72 has no DEVICE_INFO. */
+    sbuf_reset(&out);
+    snprintf(cmd, sizeof cmd, "%s/allocsim fuzz --seed 1 --runs 1 --devices t3k", bin_dir);
+    ck_assert_int_eq(run_cmd(cmd, &out), 2);
+    sbuf_release(&txt);
+    sbuf_release(&out);
+}
+END_TEST
+
 /* ---- fuzz_triage, directly ---- */
 
 static void two_conn_stream(stream *s, int32_t pid, uint16_t conn, int32_t dev) {
@@ -378,6 +419,7 @@ int main(void) {
     tcase_add_test(t, known_root_causes_are_counted_not_minimised);
     tcase_add_test(t, merge_dedups_shards_by_root_cause);
     tcase_add_test(t, partial_frame_defect_is_one_root_cause);
+    tcase_add_test(t, devices_preset_compares_device_info);
     suite_add_tcase(s, t);
     TCase *u = tcase_create("triage");
     tcase_add_test(u, root_key_ignores_pids_and_connection_numbers);
