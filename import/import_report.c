@@ -479,6 +479,9 @@ int import_write_scenario(const import_result *r, const char *log_name, const ch
                     "# so the processes act in the log's order; a PID the server found dead crashes\n"
                     "# there. Each dump expects what the log's report said. Run it with --dry-run.\n",
                 IMPORT_SCN_SLOT_US);
+    if (r->enhanced)
+        sbuf_puts(&b, "# The log is allocation_server_enhanced's: run it with --dialect enhanced (a reuse with\n"
+                      "# another size keeps the new size there).\n");
     sbuf_printf(&b, "protocol %s\n", proto_rev_get(s->rev)->name);
     for (uint32_t p = 0; p < s->nprocs; p++) {
         if (!procs[p].text.len)
