@@ -15,5 +15,6 @@ int cmd_fuzz_merge(int argc, char **argv); /* allocsim fuzz merge [--out DIR] DI
 int cmd_import(int argc, char **argv);  /* allocsim import LOG [...] */
 int cmd_plot(int argc, char **argv);    /* allocsim plot TIMELINE.tsv -o FILE */
 int cmd_shm(int argc, char **argv);     /* allocsim shm show|check|clean|record [...] */
+int cmd_fuzz_shm(int argc, char **argv); /* allocsim fuzz --target shm [...] (cmd_shm_fuzz.c) */
 
 #endif
