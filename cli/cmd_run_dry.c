@@ -182,6 +182,9 @@ static int dry_once(const scn_script *s, const dry_args *a, timeline *tl, sbuf *
     char err[1024];
     scn_run_opts ro = a->ro;
     ro.timeline = tl;
+    /* --quiet prints no per-message line: unless the SHM model needs them, keep no steps (a
+     * 5-million-frame run then needs megabytes instead of gigabytes; docs/benchmarks.md). */
+    ro.keep_steps = !a->quiet || a->shm;
     int rc = scn_run(s, &ro, &p, &info, err, sizeof err);
     if (rc != SCN_RUN_OK) {
         budget_explain(&a->lim, err, sizeof err);

@@ -488,6 +488,8 @@ static void handle_cb_alloc(ledger *l, const proto_msg *m) {
     s->time_ns = l->now_ns;
     ledger_counters *c = &l->counters[m->device_id];
     c->cb += m->size;
+    if (!l->cfg.emit) /* nobody listens (a simulation without capture): skip the %g formatting */
+        return;
     char a[32], b[32];
     ledger_format_mb(a, sizeof a, m->size);
     ledger_format_mb(b, sizeof b, c->cb);
@@ -502,6 +504,8 @@ static void handle_cb_free(ledger *l, const proto_msg *m) {
         table_erase(&l->cbs, s);
     ledger_counters *c = &l->counters[m->device_id];
     c->cb -= m->size; /* the message's size, unconditionally: underflows like the server */
+    if (!l->cfg.emit) /* nobody listens (a simulation without capture): skip the %g formatting */
+        return;
     char a[32], b[32];
     ledger_format_mb(a, sizeof a, m->size);
     ledger_format_mb(b, sizeof b, c->cb);
@@ -524,6 +528,8 @@ static void handle_kernel_load(ledger *l, const proto_msg *m) {
     uint64_t *k = kernel_type_counter(c, m->buffer_type);
     if (k)
         *k += m->size;
+    if (!l->cfg.emit) /* nobody listens (a simulation without capture): skip the %g formatting */
+        return;
     char a[32], b[32];
     ledger_format_mb(a, sizeof a, m->size);
     ledger_format_mb(b, sizeof b, c->kernel);
@@ -544,6 +550,8 @@ static void handle_kernel_unload(ledger *l, const proto_msg *m) {
         *k -= m->size;
     c->kernel -= m->size;
     table_erase(&l->kernels, s);
+    if (!l->cfg.emit) /* nobody listens (a simulation without capture): skip the %g formatting */
+        return;
     char a[32], b[32];
     ledger_format_mb(a, sizeof a, m->size);
     ledger_format_mb(b, sizeof b, c->kernel);

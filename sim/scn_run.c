@@ -125,7 +125,8 @@ uint8_t *scnr_digest_slot(run *r, size_t n) {
 
 /* Applies one already-encoded frame to the ledger; records the step and the timeline.
  * kind is PLAN_SEND or PLAN_DUMP. */
-int scnr_apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind, int dump) {
+static inline int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind,
+                              int dump) {
     r->p->frames++;
     proto_msg reply;
     int res = ledger_apply(r->led, m, &reply);
@@ -153,6 +154,11 @@ int scnr_apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *
                            (m->type >= PROTO_CB_ALLOC && m->type <= PROTO_KERNEL_UNLOAD)))
         scnr_timeline_device(r, m->device_id);
     return 0;
+}
+
+/* The hot path (scnr_send_to_mesh) inlines apply_frame; scn_run_cbk.c calls this copy. */
+int scnr_apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind, int dump) {
+    return apply_frame(r, pr, st, m, kind, dump);
 }
 
 int scnr_frame_limit(run *r, const scn_stmt *st) {
@@ -268,7 +274,7 @@ int scnr_send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh *
         memcpy(f, first, fs);
         for (int k = 0; k < 4; k++)
             f[FRAME_DEVICE_ID_OFFSET + k] = (uint8_t)((uint32_t)d >> (8 * k));
-        int rc = scnr_apply_frame(r, pr, st, &msg, PLAN_SEND, -1);
+        int rc = apply_frame(r, pr, st, &msg, PLAN_SEND, -1);
         if (rc < 0)
             return rc;
     }
