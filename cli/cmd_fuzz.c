@@ -78,6 +78,7 @@ typedef struct {
     int minimise;
     int check_device_info;
     const char *devices;  /* --devices PRESET: the reference side detects those chips */
+    int warm_spare;       /* keep a started server waiting for the next restart */
     int quiet;
     int tries;            /* runs a racy class gets before a candidate is rejected */
     uint32_t min_budget;  /* minimiser tests per root cause */
@@ -114,7 +115,7 @@ static void fuzz_usage(FILE *f) {
             "                     [--timeout DURATION] [--swarm] [--no-transport-faults]\n"
             "                     [--features LIST] [--max-ops N] [--confirm N] [--no-minimise]\n"
             "                     [--check-device-info] [--quiet] [--bench] [--known PATH]\n"
-            "                     [--tries K] [--min-budget N] [--devices PRESET]\n"
+            "                     [--tries K] [--min-budget N] [--devices PRESET] [--no-spare]\n"
             "       allocsim fuzz merge [--out DIR] DIR...\n"
             "\n"
             "Generates seeded message streams (valid and hostile, with transport faults), sends\n"
@@ -152,6 +153,7 @@ static void fuzz_usage(FILE *f) {
             "  --devices PRESET     the reference server and the model detect the chips of PRESET\n"
             "                       (n150, n300, t3k, galaxy, p150, p300; v112 and later) and\n"
             "                       DEVICE_INFO replies are compared, e.g. with --vs a real server\n"
+            "  --no-spare           no second server kept started for the next restart\n"
             "  --quiet              no status line\n"
             "  --bench              measure streams per second against the reference server\n",
             FUZZ_DEFAULT_RUNS, proto_rev_names());
@@ -766,6 +768,8 @@ static int parse_args(campaign *c, int argc, char **argv) {
             c->check_device_info = 1;
         } else if (strcmp(a, "--quiet") == 0) {
             c->quiet = 1;
+        } else if (strcmp(a, "--no-spare") == 0) {
+            c->warm_spare = 0;
         } else if (strcmp(a, "--bench") == 0) {
             c->bench = 1;
         } else {
@@ -810,6 +814,7 @@ static int camp_exec(campaign *c, const char *cmd, int differential, fuzz_exec *
     cfg.oracle = !differential;
     cfg.check_device_info = cmd || differential ? c->check_device_info : 1;
     cfg.devices = c->devices;
+    cfg.warm_spare = c->warm_spare;
     cfg.background_cleanup = cmd && !fuzz_command_disables_cleanup(cmd);
     cfg.final_check = 1;
     cfg.record_transcript = differential;
@@ -868,9 +873,6 @@ static void camp_summary(campaign *c) {
 int cmd_fuzz(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "merge") == 0)
         return cmd_fuzz_merge(argc - 1, argv + 1);
-    for (int i = 1; i + 1 < argc; i++) /* --target shm: the SHM region fuzzer (cmd_shm_fuzz.c) */
-        if (strcmp(argv[i], "--target") == 0 && strcmp(argv[i + 1], "shm") == 0)
-            return cmd_fuzz_shm(argc, argv);
     campaign c;
     memset(&c, 0, sizeof c);
     c.rev = PROTO_V72;
@@ -883,6 +885,7 @@ int cmd_fuzz(int argc, char **argv) {
     c.min_budget = 400;
     c.max_roots = 4;
     c.settle_ms = 20;
+    c.warm_spare = 1;
     int pr = parse_args(&c, argc, argv);
     if (pr != 0)
         return pr > 0 ? 0 : 2;

@@ -50,6 +50,9 @@ typedef struct {
     /* A device preset (dev_preset: "n300", "t3k", ...) or NULL: the model answers DEVICE_INFO
      * like a server on that machine, and the reference server is started with --devices. */
     const char *devices;
+    /* Keep a second server started and waiting, so that a restart after a crash costs no
+     * start-up wait (not in attach mode, nor when the server must use the hard-coded path). */
+    int warm_spare;
 } fuzz_exec_config;
 
 typedef enum {

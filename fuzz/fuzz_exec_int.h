@@ -29,6 +29,7 @@ struct fuzz_exec {
     char *attach_log;
     char **extra; /* NULL-terminated copy of cfg.extra_args */
     srvproc *srv;
+    srvproc *spare;  /* cfg.warm_spare: the next server, started, not used yet */
     fuzz_model *model;
     conn control;
     size_t frame_size;

@@ -61,20 +61,35 @@ fuzz_observation *fuzz_outcome_add_obs(fuzz_outcome *o) {
 
 int fuzz_exec_timeout(const fuzz_exec *x) { return x->cfg.timeout_ms > 0 ? x->cfg.timeout_ms : 5000; }
 
+static int exec_spawn(fuzz_exec *x, srvproc **out, char *err, size_t errlen) {
+    srvproc_config c;
+    memset(&c, 0, sizeof c);
+    c.command = x->command;
+    c.rev = x->cfg.rev;
+    c.extra_args = (const char *const *)x->extra;
+    return srvproc_start(&c, out, err, errlen);
+}
+
 static int exec_start(fuzz_exec *x, char *err, size_t errlen) {
     if (x->attach_socket) {
         if (!x->srv && srvproc_attach(x->attach_socket, x->attach_log, &x->srv, err, errlen) != 0)
             return -1;
     } else {
-        srvproc_config c;
-        memset(&c, 0, sizeof c);
-        c.command = x->command;
-        c.rev = x->cfg.rev;
-        c.extra_args = (const char *const *)x->extra;
-        if (srvproc_start(&c, &x->srv, err, errlen) != 0)
-            return -1;
-        if (srvproc_wait_ready(x->srv, fuzz_exec_timeout(x) * 2, err, errlen) != 0)
-            return -1;
+        char serr[1024];
+        if (x->spare && srvproc_wait_ready(x->spare, fuzz_exec_timeout(x) * 2, serr, sizeof serr) == 0) {
+            x->srv = x->spare; /* started long ago: ready at once */
+        } else {
+            srvproc_free(x->spare); /* a spare that died waiting is no use */
+            if (exec_spawn(x, &x->srv, err, errlen) != 0)
+                return -1;
+            if (srvproc_wait_ready(x->srv, fuzz_exec_timeout(x) * 2, err, errlen) != 0)
+                return -1;
+        }
+        x->spare = NULL;
+        /* The next one starts now, while this one serves (only with a private socket: two
+         * servers cannot share the hard-coded path). */
+        if (x->cfg.warm_spare && !srvproc_note(x->srv) && exec_spawn(x, &x->spare, serr, sizeof serr) != 0)
+            x->spare = NULL;
     }
     x->log_pos = x->scan_pos = srvproc_log_end(x->srv);
     if (fuzz_model_reset(x->model) != 0 ||
@@ -182,6 +197,7 @@ void fuzz_exec_free(fuzz_exec *x) {
     conn_abort(&x->control);
     fuzz_exec_idle_drop(x);
     srvproc_free(x->srv);
+    srvproc_free(x->spare);
     for (size_t i = 0; i < x->npool; i++)
         standin_release(&x->pool[i]);
     mem_free(x->pool);

@@ -8,7 +8,8 @@
  * confirmation), later ones are counted hits of a known signature. Printed as `bench <metric>
  * <value> <unit>` lines (docs/benchmarks.md): the campaign's own streams/s (triage excluded),
  * the wall-clock rate including triage, and the fraction of streams that crashed.
- * Usage: bench_fuzz_crash [streams (default 900)] [revision (default v72)]
+ * Usage: bench_fuzz_crash [streams (default 900)] [revision (default v72)] [extra fuzz options,
+ * e.g. --no-spare to measure without the warm spare server]
  * Wall-clock timing: a benchmark, not a test.
  */
 #include <stdio.h>
@@ -20,6 +21,7 @@
 int main(int argc, char **argv) {
     const char *runs = argc > 1 ? argv[1] : "900";
     const char *rev = argc > 2 ? argv[2] : "v72";
+    const char *extra = argc > 3 ? argv[3] : "";
     char bin[1024];
     const char *env = getenv("ALLOCSIM_BIN");
     if (env) {
@@ -38,10 +40,10 @@ int main(int argc, char **argv) {
     }
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "%s/allocsim fuzz --seed 5 --runs %s --protocol %s --out %s/found --quiet "
+             "%s/allocsim fuzz --seed 5 --runs %s --protocol %s --out %s/found --quiet %s "
              "--server '%s/allocsim-server --protocol %s --cleanup-interval 0 --stats-interval 0 "
              "--fault bad-device' 2>&1; rm -rf %s",
-             bin, runs, rev, out, bin, rev, out);
+             bin, runs, rev, out, extra, bin, rev, out);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     FILE *p = popen(cmd, "r");
