@@ -397,7 +397,8 @@ static int stmts_use_cbk(const scn_stmt *st, size_t n) {
                 return 1;
             break;
         case SCN_EXPECT:
-            if (s->expect->kind >= SCN_EXPECT_QUERY ||
+            if ((s->expect->kind == SCN_EXPECT_QUERY && (s->expect->qmask >> SCN_Q_CB) != 0) ||
+                s->expect->kind > SCN_EXPECT_QUERY ||
                 (s->expect->kind == SCN_EXPECT_CLEANED && (s->expect->cbs >= 0 || s->expect->kernels >= 0)))
                 return 1;
             break;
