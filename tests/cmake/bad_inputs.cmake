@@ -32,7 +32,7 @@ allocsim_limit_test(limits_statements_default
   run tests/bad/limits/decode_1e9_statements.scn --dry-run --quiet)
 allocsim_limit_test(limits_memory_budget
   "tests/bad/limits/churn_1e8_frames\\.scn:[0-9]+:5: out of memory \\(host\\): allocsim's memory limit of 64 MiB was reached \\(--max-memory\\)"
-  run tests/bad/limits/churn_1e8_frames.scn --dry-run --quiet --max-memory 64MiB)
+  run tests/bad/limits/churn_1e8_frames.scn --dry-run --max-memory 64MiB) # not --quiet: that keeps no steps
 
 # 10^8 buffers: 390 625 allocations of distinct buffers on each of 256 devices (a 10 MB
 # scenario written at test time), with the frame limit off so that the buffer limit acts.
