@@ -152,7 +152,7 @@ static int parse_slot_conditions(parser *ps, struct scn_expect *e) {
         return 0;
     }
     for (;;) {
-        int k, col = ps->tok.col;
+        int k = 0, col = ps->tok.col;
         if (ps->tok.kind == TK_EOL)
             return scnp_expected(ps, "TYPE=SIZE (DRAM, L1, L1_SMALL, TRACE, CB, KERNEL), none or present");
         if (take_counter(ps, &k) < 0)
