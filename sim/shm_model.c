@@ -9,6 +9,7 @@
  * real backend can tell them apart.
  */
 #include "shm_model.h"
+#include "shm_model_int.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -235,6 +236,8 @@ void shmm_config_default(shmm_config *cfg, shml_version v, shmm_subvariant sub) 
     cfg->v4b_record_requires_slot = 1;
     cfg->idle_reset = cfg->sub == SHMM_SUB_V4C;
     cfg->ready_poll_attempts = 1000;
+    cfg->cb_update = cfg->sub == SHMM_SUB_V4C || cfg->sub == SHMM_SUB_V4B ? SHMM_CB_DELTA : SHMM_CB_ABSOLUTE;
+    cfg->cb_rate_limit_ns = SHMM_CB_RATE_LIMIT_NS;
 }
 
 size_t shmm_config_region_size(const shmm_config *cfg) {
@@ -272,114 +275,8 @@ void shmm_provider_init(shmm_provider *p, const shmm_config *cfg, const shmm_pro
     p->device_id = device_id;
 }
 
-/* ---- run: one operation's primitives ---------------------------------------------------- */
+/* ---- run: one operation's primitives (sim/shm_model_int.h) ------------------------------ */
 
-typedef struct {
-    const shmm_ops *ops;
-    const shmm_env *env;
-    shmm_result *res;
-    shml_version v; /* the layout used to address fields */
-    jmp_buf stop;
-} run;
-
-static void step(run *r) {
-    r->res->steps++;
-    if (r->ops->step && r->ops->step(r->ops->ctx))
-        longjmp(r->stop, 1);
-}
-
-static shml_field field(run *r, shml_field_id f, int slot, int ctr) {
-    shml_field fd = {0, 0, 0};
-    shml_field_locate(r->v, f, slot, ctr, &fd);
-    return fd;
-}
-
-/* Loads and stores downgrade to SHMM_PLAIN where the field is not atomic in r->v. */
-static uint64_t ld(run *r, shml_field_id f, int slot, int ctr, int order) {
-    shml_field fd = field(r, f, slot, ctr);
-    uint64_t v = r->ops->load(r->ops->ctx, fd.offset, fd.width, fd.atomic ? order : SHMM_PLAIN);
-    step(r);
-    return v;
-}
-
-static void st(run *r, shml_field_id f, int slot, int ctr, uint64_t value, int order) {
-    shml_field fd = field(r, f, slot, ctr);
-    r->ops->store(r->ops->ctx, fd.offset, fd.width, value, fd.atomic ? order : SHMM_PLAIN);
-    step(r);
-}
-
-static uint64_t fadd(run *r, shml_field_id f, int slot, int ctr, uint64_t value, int order) {
-    shml_field fd = field(r, f, slot, ctr);
-    uint64_t old = r->ops->fetch_add(r->ops->ctx, fd.offset, fd.width, value, order);
-    step(r);
-    return old;
-}
-
-static uint64_t fsub(run *r, shml_field_id f, int slot, int ctr, uint64_t value, int order) {
-    shml_field fd = field(r, f, slot, ctr);
-    uint64_t old = r->ops->fetch_sub(r->ops->ctx, fd.offset, fd.width, value, order);
-    step(r);
-    return old;
-}
-
-static uint64_t xchg(run *r, shml_field_id f, int slot, int ctr, uint64_t value, int order) {
-    shml_field fd = field(r, f, slot, ctr);
-    uint64_t old = r->ops->exchange(r->ops->ctx, fd.offset, fd.width, value, order);
-    step(r);
-    return old;
-}
-
-static int cas(run *r, shml_field_id f, int slot, int ctr, uint64_t *expected, uint64_t desired, int so, int fo) {
-    shml_field fd = field(r, f, slot, ctr);
-    int ok = r->ops->cas(r->ops->ctx, fd.offset, fd.width, expected, desired, so, fo);
-    step(r);
-    return ok;
-}
-
-static void store_bytes(run *r, size_t off, const uint8_t *bytes, size_t len) {
-    r->ops->store_bytes(r->ops->ctx, off, bytes, len);
-    step(r);
-}
-
-static void zero_name(run *r, int slot) {
-    static const uint8_t zeros[SHML_NAME_BYTES];
-    store_bytes(r, shml_off(r->v, SHML_F_PROC_NAME, slot, 0), zeros, SHML_NAME_BYTES);
-}
-
-static int32_t as_pid(uint64_t v) {
-    uint32_t u = (uint32_t)v;
-    return u <= INT32_MAX ? (int32_t)u : (int32_t)(u - 2147483648u) - INT32_MAX - 1;
-}
-
-static uint64_t pid_bits(int32_t pid) { return (uint32_t)pid; }
-
-static shmm_pid_state pid_state(run *r, int32_t pid) {
-    if (pid <= 0)
-        return SHMM_PID_DEAD;
-    return r->env->pid_state ? r->env->pid_state(r->env->pid_ctx, pid) : SHMM_PID_ALIVE;
-}
-
-static int counters(run *r) { return shml_version_get(r->v)->counter_count; }
-
-/* Saturating subtract: load, then compare-exchange until it sticks (§4.3). */
-static void sat_sub(run *r, shml_field_id f, int slot, int ctr, uint64_t amount) {
-    uint64_t cur = ld(r, f, slot, ctr, SHMM_RELAXED);
-    for (;;) {
-        uint64_t next = cur < amount ? 0 : cur - amount;
-        if (cas(r, f, slot, ctr, &cur, next, SHMM_RELAXED, SHMM_RELAXED))
-            return;
-    }
-}
-
-/* Saturating decrement by one of a count (v4b/v4c release). */
-static void sat_dec(run *r, shml_field_id f, int order) {
-    uint64_t cur = ld(r, f, 0, 0, SHMM_RELAXED);
-    while (cur > 0)
-        if (cas(r, f, 0, 0, &cur, cur - 1, order, SHMM_RELAXED))
-            return;
-}
-
-typedef void (*op_fn)(run *r, shmm_provider *p, void *arg);
 
 /* Runs fn with setjmp as the crash point. Only r (reached through a pointer) changes after
  * setjmp, so nothing here is clobbered by longjmp. */
@@ -391,8 +288,8 @@ static int run_jmp(run *r, shmm_provider *p, op_fn fn, void *arg) {
     return 0;
 }
 
-static int run_op(shmm_provider *p, shml_version v, const shmm_ops *ops, const shmm_env *env, shmm_result *res,
-                  op_fn fn, void *arg) {
+int shmm_run_op(shmm_provider *p, shml_version v, const shmm_ops *ops, const shmm_env *env, shmm_result *res,
+                op_fn fn, void *arg) {
     shmm_result local;
     if (res == NULL)
         res = &local;
@@ -460,7 +357,7 @@ static void initialize_region(run *r, shmm_provider *p) {
 }
 
 /* find_or_create_chip_entry(chip_id) (§4.1). Returns the slot or -1. */
-static int chip_find_or_create(run *r, uint32_t chip_id) {
+int shmm_chip_find_or_create(run *r, uint32_t chip_id) {
     uint32_t unused = shml_version_get(r->v)->chip_unused;
     for (int s = 0; s < SHML_MAX_CHIPS; s++)
         if ((uint32_t)ld(r, SHML_F_CHIP_ID, s, 0, SHMM_RELAXED) == chip_id)
@@ -493,7 +390,7 @@ static void write_name(run *r, shmm_provider *p, int slot) {
     store_bytes(r, shml_off(r->v, SHML_F_PROC_NAME, slot, 0), name, SHML_NAME_BYTES);
 }
 
-static int find_own_slot(run *r, shmm_provider *p, int order) {
+int shmm_find_own_slot(run *r, shmm_provider *p, int order) {
     for (int s = 0; s < SHML_MAX_PROCESSES; s++)
         if (as_pid(ld(r, SHML_F_PROC_PID, s, 0, order)) == p->self.pid)
             return s;
@@ -503,7 +400,7 @@ static int find_own_slot(run *r, shmm_provider *p, int order) {
 /* Pre-v4 find_or_create_pid_entry (§4.2): match, else first free slot by test-then-store
  * (or CAS in v2/v3 with the review fix), zero it, stamp, name, num_active_processes++. */
 static int pid_find_or_create(run *r, shmm_provider *p) {
-    int s = find_own_slot(r, p, SHMM_RELAXED);
+    int s = shmm_find_own_slot(r, p, SHMM_RELAXED);
     if (s >= 0)
         return s;
     int use_cas = (r->v >= SHML_V2A && r->v <= SHML_V3) && p->cfg.v23_claim_cas;
@@ -531,8 +428,8 @@ static int pid_find_or_create(run *r, shmm_provider *p) {
 }
 
 /* v4 claim_own_pid_entry (§4.4). */
-static int claim_own(run *r, shmm_provider *p) {
-    int s = find_own_slot(r, p, SHMM_RELAXED);
+int shmm_claim_own(run *r, shmm_provider *p) {
+    int s = shmm_find_own_slot(r, p, SHMM_RELAXED);
     if (s >= 0)
         return s;
     for (s = 0; s < SHML_MAX_PROCESSES; s++) {
@@ -766,7 +663,7 @@ static void op_attach(run *r, shmm_provider *p, void *arg) {
             r->res->cleaned = reap(r, p);
             if (p->cfg.sub != SHMM_SUB_V4A && p->cfg.idle_reset)
                 reset_if_idle(r);
-            r->res->slot = claim_own(r, p);
+            r->res->slot = shmm_claim_own(r, p);
             if (p->cfg.sub == SHMM_SUB_V4A)
                 recompute_v4a(r, p);
         }
@@ -793,7 +690,7 @@ static void op_attach(run *r, shmm_provider *p, void *arg) {
 }
 
 int shmm_attach(shmm_provider *p, const shmm_ops *ops, const shmm_env *env, shmm_result *res) {
-    return run_op(p, p->cfg.version, ops, env, res, op_attach, NULL);
+    return shmm_run_op(p, p->cfg.version, ops, env, res, op_attach, NULL);
 }
 
 /* ---- records ---------------------------------------------------------------------------- */
@@ -820,14 +717,14 @@ static void op_record(run *r, shmm_provider *p, void *arg) {
                      (p->cfg.sub == SHMM_SUB_V4C || (p->cfg.sub == SHMM_SUB_V4B && p->cfg.v4b_record_requires_slot));
     int slot = -1;
     if (slot_first) {
-        slot = claim_own(r, p);
+        slot = shmm_claim_own(r, p);
         r->res->slot = slot;
         if (slot < 0)
             return;
     }
     if (ctr >= 0)
         apply(r, SHML_F_TOTAL, 0, ctr, a);
-    int chip = chip_find_or_create(r, a->chip_id);
+    int chip = shmm_chip_find_or_create(r, a->chip_id);
     r->res->chip_slot = chip;
     if (chip >= 0 && ctr >= 0)
         apply(r, SHML_F_CHIP_COUNTER, chip, ctr, a);
@@ -836,9 +733,9 @@ static void op_record(run *r, shmm_provider *p, void *arg) {
         return;
     if (!slot_first) {
         if (v4) {
-            slot = find_own_slot(r, p, SHMM_RELAXED);
+            slot = shmm_find_own_slot(r, p, SHMM_RELAXED);
             if (slot < 0)
-                slot = claim_own(r, p);
+                slot = shmm_claim_own(r, p);
         } else {
             slot = pid_find_or_create(r, p);
         }
@@ -870,7 +767,7 @@ static int record(shmm_provider *p, const shmm_ops *ops, const shmm_env *env, ui
         }
         return 1;
     }
-    return run_op(p, p->cfg.version, ops, env, res, op_record, &a);
+    return shmm_run_op(p, p->cfg.version, ops, env, res, op_record, &a);
 }
 
 int shmm_record_alloc(shmm_provider *p, const shmm_ops *ops, const shmm_env *env, uint64_t size, uint8_t type,
@@ -888,7 +785,7 @@ int shmm_record_free(shmm_provider *p, const shmm_ops *ops, const shmm_env *env,
 static void op_detach(run *r, shmm_provider *p, void *arg) {
     (void)arg;
     if (r->v == SHML_V4) {
-        int s = find_own_slot(r, p, SHMM_RELAXED);
+        int s = shmm_find_own_slot(r, p, SHMM_RELAXED);
         r->res->slot = s;
         if (s >= 0) {
             if (p->cfg.sub == SHMM_SUB_V4A)
@@ -910,7 +807,7 @@ static void op_detach(run *r, shmm_provider *p, void *arg) {
         return;
     }
     if (p->cfg.per_pid) {
-        int s = find_own_slot(r, p, SHMM_RELAXED);
+        int s = shmm_find_own_slot(r, p, SHMM_RELAXED);
         r->res->slot = s;
         if (s >= 0) {
             /* if (T >= P) T.fetch_sub(P) else T.store(0): two separate atomics (§7.8). */
@@ -948,7 +845,7 @@ int shmm_detach(shmm_provider *p, const shmm_ops *ops, const shmm_env *env, shmm
         }
         return 1;
     }
-    return run_op(p, p->cfg.version, ops, env, res, op_detach, NULL);
+    return shmm_run_op(p, p->cfg.version, ops, env, res, op_detach, NULL);
 }
 
 void shmm_crash(shmm_provider *p) {
@@ -1091,7 +988,7 @@ int shmm_reader_cleanup(shmm_reader which, const shmm_reader_config *cfg, const 
     else if (which == SHMM_READER_SAFE)
         layout = cfg->layout;
     reader_args a = {which, cfg};
-    return run_op(NULL, layout, ops, env, res, op_reader, &a);
+    return shmm_run_op(NULL, layout, ops, env, res, op_reader, &a);
 }
 
 /* ---- expectations ----------------------------------------------------------------------- */

@@ -164,7 +164,15 @@ typedef struct {
     int idle_reset;            /* reset_aggregates_if_idle at attach and detach: v4c 1 (0 =
                                   the intermediate header of §7b), v4b 0 [§7b] */
     unsigned ready_poll_attempts; /* v4 wait_for_region_ready: 1000 polls of 1 ms */
+    int cb_update;             /* update_from_allocator variant (§4.7): SHMM_CB_ABSOLUTE (eras
+                                  C..v3 and v4a) or SHMM_CB_DELTA (v4c; v4b [uncertain]) */
+    uint64_t cb_rate_limit_ns; /* SHMM_CB_ABSOLUTE: at most one update per logical device id
+                                  per this many ns of shmm_env.now_ns (100 ms); 0 = none */
 } shmm_config;
+
+/* shmm_config.cb_update */
+enum { SHMM_CB_ABSOLUTE = 0, SHMM_CB_DELTA = 1 };
+#define SHMM_CB_RATE_LIMIT_NS UINT64_C(100000000)
 
 /* Defaults for version v (sub is ignored unless v is SHML_V4; SHMM_SUB_NONE there means
  * v4c). per_pid is on. */
@@ -219,6 +227,7 @@ typedef struct {
     int slot;               /* process slot used, claimed or released; -1: none */
     int chip_slot;          /* chip slot used; -1: none */
     unsigned cleaned;       /* slots reaped (attach, detach) or cleaned (readers) */
+    int rate_limited;       /* update_from_allocator skipped by the rate limit (no step) */
 } shmm_result;
 
 /* Each operation returns 1 if it completed, 0 if ops->step stopped it (the provider is
@@ -242,6 +251,32 @@ int shmm_detach(shmm_provider *p, const shmm_ops *ops, const shmm_env *env, shmm
 
 /* SIGKILL: no destructor, no step; the provider is gone. */
 void shmm_crash(shmm_provider *p);
+
+/* ---- CB accounting: update_from_allocator (sim/shm_model_cb.c) --------------------------- */
+
+/* The rate limit's process-wide map (§4.7): logical device id -> time of the last update
+ * that went through. One per process (it outlives a provider: close and reopen within the
+ * interval is still limited). A full table throttles nothing for further devices. */
+#define SHMM_CB_LIMIT_DEVICES 256
+typedef struct {
+    int count;
+    int32_t device_id[SHMM_CB_LIMIT_DEVICES];
+    uint64_t last_ns[SHMM_CB_LIMIT_DEVICES];
+} shmm_cb_limiter;
+
+void shmm_cb_limiter_init(shmm_cb_limiter *l);
+
+/* update_from_allocator(device, getpid()) (§4.7): publishes cb_bytes, the CB bytes this
+ * process has allocated on p's device (Device::get_total_cb_allocated()). SHMM_CB_ABSOLUTE:
+ * skipped without a step (res->rate_limited) if lim holds an update of the same device id
+ * less than cfg.cb_rate_limit_ns ago (lim NULL: never skipped); else stores cb_bytes into
+ * totals.cb, the region timestamp, the first chip slot holding the device id or the unused
+ * sentinel (chip_id and cb), and the own process slot if it exists (cb, timestamp).
+ * SHMM_CB_DELTA: own slot (claimed if needed; none, or per-PID off: nothing), exchange its
+ * cb, move totals.cb by the difference, timestamps, chip slot (find-or-create) cb = totals.cb.
+ * No step if disabled. Returns 1 if completed (or skipped), 0 if ops->step stopped it. */
+int shmm_update_from_allocator(shmm_provider *p, const shmm_ops *ops, const shmm_env *env, shmm_cb_limiter *lim,
+                               uint64_t cb_bytes, shmm_result *res);
 
 /* ---- readers ---------------------------------------------------------------------------- */
 
