@@ -83,6 +83,7 @@ typedef struct {
     int *open_mesh;     /* [proc * nchips_cap + chip]: mesh + 1 when attached, else 0 */
     int nchips_cap;
     alloc_stack *stacks;
+    uint64_t *cb_bytes; /* [proc * DEV_MAX_DEVICES + device]: live CB bytes (layouts after v1-K) */
 } deriv;
 
 static int chip_find_or_add(deriv *d, const dev_config *cfg, shml_version v, int32_t dev) {
@@ -174,6 +175,37 @@ static int stack_pop(alloc_stack *st, int32_t dev, uint64_t id, int want, uint64
     return -1;
 }
 
+/* A CB_ALLOC / CB_FREE frame (step i) on attached chip c in a layout after v1-K (§4.7, §5).
+ * The process's CB figure for the device (Device::get_total_cb_allocated(): the CBs of its
+ * programs on that device) follows the frame: + the CB's size, - the size the matching
+ * CB_ALLOC stored. TT-Metal publishes it once per program and device, after
+ * allocate_circular_buffers / deallocate_circular_buffers: the plan has no program
+ * boundaries, so a program's CBs are a run of frames of one kind, process and device with
+ * rising ids (every program starts from the same base address, l1_unreserved_base); the
+ * update follows the run's last frame. */
+static int cb_frame(deriv *d, size_t i, int c, int mesh) {
+    const plan_step *st = &d->p->steps[i];
+    const proto_msg *m = &st->msg;
+    uint64_t *cb = &d->cb_bytes[(size_t)st->proc * DEV_MAX_DEVICES + (size_t)m->device_id];
+    if (m->type == PROTO_CB_ALLOC) {
+        if (stack_push(&d->stacks[st->proc], m->device_id, m->buffer_id, m->size, SHMP_TYPE_CB) < 0)
+            return -1;
+        *cb += m->size;
+    } else {
+        uint64_t size;
+        uint8_t type;
+        if (stack_pop(&d->stacks[st->proc], m->device_id, m->buffer_id, SHMP_TYPE_CB, &size, &type) == 0)
+            *cb = *cb >= size ? *cb - size : 0;
+    }
+    if (i + 1 < d->p->nsteps) {
+        const plan_step *nx = &d->p->steps[i + 1];
+        if (nx->kind == PLAN_SEND && nx->proc == st->proc && nx->msg.type == m->type &&
+            nx->msg.device_id == m->device_id && nx->msg.buffer_id > m->buffer_id)
+            return 0; /* the same program's next CB */
+    }
+    return push_op(d, SHMP_CB_UPDATE, st->proc, c, mesh, *cb, SHMP_TYPE_CB, i);
+}
+
 static int derive_step(deriv *d, size_t i) {
     const plan_step *st = &d->p->steps[i];
     const proto_msg *m = &st->msg;
@@ -186,6 +218,8 @@ static int derive_step(deriv *d, size_t i) {
         if (c < 0)
             return -1;
         d->open_mesh[st->proc * d->nchips_cap + c] = st->kind == PLAN_OPEN ? st->mesh + 1 : 0;
+        if (m->device_id >= 0 && m->device_id < DEV_MAX_DEVICES) /* a new Device: no CBs yet */
+            d->cb_bytes[(size_t)st->proc * DEV_MAX_DEVICES + (size_t)m->device_id] = 0;
         return push_op(d, st->kind == PLAN_OPEN ? SHMP_ATTACH : SHMP_DETACH, st->proc, c, st->mesh, 0, 0, i);
     }
     case PLAN_CRASH:
@@ -193,6 +227,7 @@ static int derive_step(deriv *d, size_t i) {
         for (int c = 0; c < d->sp->nchips; c++)
             d->open_mesh[st->proc * d->nchips_cap + c] = 0;
         d->stacks[st->proc].n = 0;
+        memset(d->cb_bytes + (size_t)st->proc * DEV_MAX_DEVICES, 0, DEV_MAX_DEVICES * sizeof *d->cb_bytes);
         return 0;
     case PLAN_SEND:
         if (m->type == PROTO_ALLOC) {
@@ -214,15 +249,17 @@ static int derive_step(deriv *d, size_t i) {
         /* CBs and kernels (v144's CB_ALLOC ... KERNEL_UNLOAD): recorded per call only in the
          * v1-K era that reported to the socket and to SHM at once (§5, G2: track_allocate_cb
          * records CB `size`, track_kernel_load KERNEL `kernel_size x num_cores`, which is the
-         * frame's size; an unload releases the first stored entry of that kernel). Later eras
-         * publish CBs through update_from_allocator (§4.7, not modelled: nothing is recorded)
-         * and record no kernels. A CB_FREE releases the CB it names (G2 frees every CB of the
-         * device at once; the same bytes once all are freed). */
+         * frame's size; an unload releases the first stored entry of that kernel). A CB_FREE
+         * releases the CB it names (G2 frees every CB of the device at once; the same bytes
+         * once all are freed). Later eras record no kernels and publish CBs through
+         * update_from_allocator (§4.7): see cb_frame. */
         if (m->type == PROTO_CB_ALLOC || m->type == PROTO_KERNEL_LOAD || m->type == PROTO_CB_FREE ||
             m->type == PROTO_KERNEL_UNLOAD) {
             int c = attached_chip(d, st->proc, m->device_id, &mesh);
-            if (c < 0 || d->sp->cfgs[mesh].version != SHML_L1K)
+            if (c < 0)
                 return 0;
+            if (d->sp->cfgs[mesh].version != SHML_L1K)
+                return m->type == PROTO_CB_ALLOC || m->type == PROTO_CB_FREE ? cb_frame(d, i, c, mesh) : 0;
             int kind = m->type == PROTO_CB_ALLOC || m->type == PROTO_CB_FREE ? SHMP_TYPE_CB : SHMP_TYPE_KERNEL;
             if (m->type == PROTO_CB_ALLOC || m->type == PROTO_KERNEL_LOAD) {
                 if (stack_push(&d->stacks[st->proc], m->device_id, m->buffer_id, m->size, (uint8_t)kind) < 0)
@@ -288,8 +325,9 @@ static int run_model(const plan *p, shm_plan *sp) {
     shmm_image *views = mem_calloc(sp->nchips ? (size_t)sp->nchips : 1, sizeof *views);
     shmm_provider *prov = mem_calloc((size_t)p->nprocs * (size_t)(sp->nchips ? sp->nchips : 1), sizeof *prov);
     uint8_t *alive = mem_calloc((size_t)p->nprocs + 1, 1);
+    shmm_cb_limiter *limits = mem_calloc((size_t)p->nprocs + 1, sizeof *limits); /* empty maps */
     sp->dumps = mem_calloc(p->ndumps ? p->ndumps : 1, sizeof *sp->dumps);
-    if (!files || !views || !prov || !alive || !sp->dumps)
+    if (!files || !views || !prov || !alive || !limits || !sp->dumps)
         goto out;
     for (int c = 0; c < sp->nchips; c++) {
         shmm_file_init(&files[c]);
@@ -324,6 +362,8 @@ static int run_model(const plan *p, shm_plan *sp) {
                 shmm_record_alloc(pv, &ops, &env, op->size, op->type, (uint32_t)sp->chips[op->chip].device_id, NULL);
             } else if (op->kind == SHMP_FREE) {
                 shmm_record_free(pv, &ops, &env, op->size, op->type, (uint32_t)sp->chips[op->chip].device_id, NULL);
+            } else if (op->kind == SHMP_CB_UPDATE) {
+                shmm_update_from_allocator(pv, &ops, &env, &limits[op->proc], op->size, NULL);
             } else {
                 shmm_detach(pv, &ops, &env, NULL);
             }
@@ -337,6 +377,7 @@ out:
     mem_free(views);
     mem_free(prov);
     mem_free(alive);
+    mem_free(limits);
     return rc;
 }
 
@@ -353,7 +394,8 @@ int shmp_build(const scn_script *s, const plan *p, shm_plan *out, char *err, siz
     out->step_ops = mem_calloc(p->nsteps + 1, sizeof *out->step_ops);
     d.stacks = mem_calloc((size_t)p->nprocs + 1, sizeof *d.stacks);
     d.open_mesh = mem_calloc(1, sizeof *d.open_mesh);
-    if (!out->cfgs || !out->step_ops || !d.stacks || !d.open_mesh)
+    d.cb_bytes = mem_calloc(((size_t)p->nprocs + 1) * DEV_MAX_DEVICES, sizeof *d.cb_bytes);
+    if (!out->cfgs || !out->step_ops || !d.stacks || !d.open_mesh || !d.cb_bytes)
         goto oom;
     for (int i = 0; i < s->nmeshes; i++)
         shmp_config_of(&s->meshes[i].cfg, &out->cfgs[i]);
@@ -367,6 +409,7 @@ int shmp_build(const scn_script *s, const plan *p, shm_plan *out, char *err, siz
         mem_free(d.stacks[i].v);
     mem_free(d.stacks);
     mem_free(d.open_mesh);
+    mem_free(d.cb_bytes);
     if (run_model(p, out) < 0) {
         shmp_release(out);
         snprintf(err, errlen, "shm: out of memory (host) while running the model");
@@ -379,6 +422,7 @@ oom:
             mem_free(d.stacks[i].v);
     mem_free(d.stacks);
     mem_free(d.open_mesh);
+    mem_free(d.cb_bytes);
     shmp_release(out);
     snprintf(err, errlen, "shm: out of memory (host) while deriving the SHM operations");
     return -1;

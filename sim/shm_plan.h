@@ -7,7 +7,9 @@
  * (shmm_attach), every ALLOC / FREE frame becomes record_allocation / record_deallocation on
  * the chip of its device_id with the per-device size and the type of the buffer (a FREE
  * frame carries only the id: the size and type are those of the same process's latest live
- * ALLOC of that id on that device), PLAN_CLOSE detaches (the destructor at Device::close()),
+ * ALLOC of that id on that device), CB frames become records in v1-K (era G2) and, in later
+ * layouts, one update_from_allocator per program and device carrying the process's live CB
+ * bytes on that device (§4.7), PLAN_CLOSE detaches (the destructor at Device::close()),
  * CRASH and EXIT end the process without a destructor (TT-Metal's destructor runs only at
  * close). It then runs the writer model (shm_model) over a plain image of every region and
  * keeps the expected images at every dump, so a live run can be compared byte for byte
@@ -41,7 +43,9 @@ typedef struct {
     char name[SHMP_NAME_MAX];  /* "tt_device_<id>_memory" (no directory, no slash) */
 } shmp_chip;
 
-typedef enum { SHMP_ATTACH = 0, SHMP_ALLOC, SHMP_FREE, SHMP_DETACH } shmp_kind;
+/* SHMP_CB_UPDATE: update_from_allocator(device, pid) after a program's CBs were allocated or
+ * freed on the chip (layouts after v1-K, §4.7); size is the process's live CB bytes there. */
+typedef enum { SHMP_ATTACH = 0, SHMP_ALLOC, SHMP_FREE, SHMP_DETACH, SHMP_CB_UPDATE } shmp_kind;
 
 /* One SHM operation of one process. */
 typedef struct {
@@ -49,7 +53,7 @@ typedef struct {
     int proc;       /* plan process */
     int chip;       /* index into shm_plan.chips */
     int mesh;       /* mesh declaration: the writer build is cfgs[mesh] */
-    uint64_t size;  /* ALLOC, FREE: bytes (per device) */
+    uint64_t size;  /* ALLOC, FREE: bytes (per device); CB_UPDATE: the CB figure published */
     uint8_t type;   /* ALLOC, FREE: ShmBufferType (0 DRAM, 1 L1, 2 SYSTEM_MEMORY, 3 L1_SMALL, 4 TRACE) */
     size_t step;    /* the plan step that produced it */
 } shmp_op;
