@@ -204,6 +204,9 @@ static int exec_op(shmrun *x, const shmp_op *op) {
         rc = shmsi_record(s, op->chip, op->kind == SHMP_FREE, op->size, op->type, (uint32_t)c->device_id, &ack, err,
                           sizeof err);
         break;
+    case SHMP_CB_UPDATE:
+        rc = shmsi_cb_update(s, op->chip, op->size, x->p->steps[op->step].vtime_ns, &ack, err, sizeof err);
+        break;
     default:
         rc = shmsi_detach(s, op->chip, &ack, err, sizeof err);
         break;

@@ -3,8 +3,8 @@
  *
  * The SHM transport (docs/shm-transport.md) walks the plan in order: SPAWN forks a stand-in
  * (shm_standin) named after the process, each SHM operation the plan produced (shm_plan:
- * attach at open, a record per ALLOC / FREE, detach at close) is sent to that process's
- * stand-in and acknowledged before the next one, CRASH kills and reaps it, EXIT lets it
+ * attach at open, a record per ALLOC / FREE, update_from_allocator after a program's CBs,
+ * detach at close) is sent to that process's stand-in and acknowledged before the next one, CRASH kills and reaps it, EXIT lets it
  * leave, and at every DUMP the region files are read (the check point) and, if asked, a
  * reader command is run with the SHM shim preloaded so that it sees the private directory
  * as /dev/shm; its output is kept for the report. The result is plain data: the live pid of

@@ -19,7 +19,7 @@
 
 #include "shm_standin.h"
 
-enum { CMD_ATTACH = 1, CMD_ALLOC, CMD_FREE, CMD_DETACH, CMD_EXIT };
+enum { CMD_ATTACH = 1, CMD_ALLOC, CMD_FREE, CMD_DETACH, CMD_EXIT, CMD_CB_UPDATE };
 
 typedef struct {
     uint32_t op;
@@ -31,6 +31,7 @@ typedef struct {
     uint64_t id;
     int32_t device_id;
     unsigned long kill_at;
+    uint64_t vtime_ns; /* CMD_CB_UPDATE: the plan's virtual time (the rate limit's clock) */
     char name[64];
 } cmd;
 
@@ -38,6 +39,7 @@ typedef struct {
 
 static shmio_region c_regions[SHMSI_MAX_SLOTS];
 static shmm_provider c_providers[SHMSI_MAX_SLOTS];
+static shmm_cb_limiter c_cb_limiter; /* process-wide, like TT-Metal's static map (§4.7) */
 
 static int read_full(int fd, void *buf, size_t n) {
     size_t got = 0;
@@ -101,6 +103,7 @@ static void child_main(int cfd, int afd, const shmio_dir *d, const char *name) {
     shmm_process self;
     shmm_process_init(&self, (int32_t)getpid(), fd >= 0 ? comm : NULL);
     shmm_env env = {0, shmio_pid_state, NULL};
+    shmm_cb_limiter_init(&c_cb_limiter);
     for (;;) {
         cmd c;
         if (read_full(0, &c, sizeof c) < 0 || c.op == CMD_EXIT)
@@ -129,6 +132,11 @@ static void child_main(int cfd, int afd, const shmio_dir *d, const char *name) {
             ack.completed = c.op == CMD_ALLOC
                                 ? shmm_record_alloc(pv, &ops, &env, c.size, c.type, c.chip_id, &res)
                                 : shmm_record_free(pv, &ops, &env, c.size, c.type, c.chip_id, &res);
+            break;
+        case CMD_CB_UPDATE:
+            /* virtual time, so the rate limit decides as the model did */
+            env.now_ns = c.vtime_ns;
+            ack.completed = shmm_update_from_allocator(pv, &ops, &env, &c_cb_limiter, c.size, &res);
             break;
         case CMD_DETACH:
             ack.completed = shmm_detach(pv, &ops, &env, &res);
@@ -242,6 +250,17 @@ int shmsi_record(shmsi *s, int slot, int is_free, uint64_t size, uint8_t type, u
     c.size = size;
     c.type = type;
     c.chip_id = chip_id;
+    return transact(s, &c, ack, err, errlen);
+}
+
+int shmsi_cb_update(shmsi *s, int slot, uint64_t cb_bytes, uint64_t vtime_ns, shmsi_ack *ack, char *err,
+                    size_t errlen) {
+    cmd c;
+    memset(&c, 0, sizeof c);
+    c.op = CMD_CB_UPDATE;
+    c.slot = slot;
+    c.size = cb_bytes;
+    c.vtime_ns = vtime_ns;
     return transact(s, &c, ack, err, errlen);
 }
 

@@ -4,7 +4,8 @@
  * /proc/<pid>/comm is the scenario's process name (prctl(PR_SET_NAME); the kernel keeps the
  * first 15 bytes), so the process slot TT-Metal fills from /proc/self/comm and the pid in it
  * are real. The child maps the region files itself and applies each operation the harness
- * sends over a socket pair (attach a chip, record an allocation or deallocation, detach) with the
+ * sends over a socket pair (attach a chip, record an allocation or deallocation, publish the
+ * CB figure with update_from_allocator, detach) with the
  * writer model over the real-atomics backend (shm_io), then acknowledges it; the harness
  * waits for every acknowledgement, so operations happen in the scenario's order. A crash is
  * SIGKILL and reap (a zombie still passes kill(pid, 0)); an exit lets the child leave
@@ -55,6 +56,11 @@ int shmsi_attach(shmsi *s, int slot, const shmm_config *cfg, const char *name, u
 /* record_allocation (is_free 0) or record_deallocation (1) on slot's region. */
 int shmsi_record(shmsi *s, int slot, int is_free, uint64_t size, uint8_t type, uint32_t chip_id, shmsi_ack *ack,
                  char *err, size_t errlen);
+
+/* update_from_allocator (§4.7) on slot's region: publishes cb_bytes; the rate limit (eras
+ * C..v4a) reads vtime_ns, the plan's virtual time, from the stand-in's process-wide map. */
+int shmsi_cb_update(shmsi *s, int slot, uint64_t cb_bytes, uint64_t vtime_ns, shmsi_ack *ack, char *err,
+                    size_t errlen);
 
 /* The destructor on slot's region, then munmap and close. */
 int shmsi_detach(shmsi *s, int slot, shmsi_ack *ack, char *err, size_t errlen);
