@@ -873,6 +873,9 @@ static void camp_summary(campaign *c) {
 int cmd_fuzz(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "merge") == 0)
         return cmd_fuzz_merge(argc - 1, argv + 1);
+    for (int i = 1; i + 1 < argc; i++) /* --target shm: the SHM region fuzzer (cmd_shm_fuzz.c) */
+        if (strcmp(argv[i], "--target") == 0 && strcmp(argv[i + 1], "shm") == 0)
+            return cmd_fuzz_shm(argc, argv);
     campaign c;
     memset(&c, 0, sizeof c);
     c.rev = PROTO_V72;
