@@ -529,9 +529,9 @@ static void live_check_dump(live_run *c, runner_dump *rd) {
         check_cleanups(rep, label, &c->p, &want, c->srv, &c->res, rd);
         for (size_t k = 0; k < pd->nexpects; k++) {
             const struct scn_expect *e = &pd->expects[k];
-            sbuf why = SBUF_INIT;
             if (e->kind == SCN_EXPECT_SHM) /* on the SHM regions: --transport shm|both (cmd_run_shm.c) */
                 continue;
+            sbuf why = SBUF_INIT;
             int ok = scn_expect_eval(e, &rd->view, runner_live_pid_name, &c->res, &want, scn_run_pid_name, &c->p, &why);
             char name[600];
             snprintf(name, sizeof name, "%s: line %d: %s", label, e->line, e->text ? e->text : "expect");
