@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "framing.h"
 #include "fuzz.h"
 #include "rng.h"
 
@@ -30,7 +31,7 @@ static inline void copy_bytes(void *dst, const void *src, size_t n) {
 /* Offset of process_id in every layout (protocol.md §2.2). */
 #define FUZZ_PID_OFFSET 20
 /* Ten bad type bytes in a row close a v144 connection (protocol.md §3.3). */
-#define FUZZ_MAX_CONSECUTIVE_ERRORS 10
+#define FUZZ_MAX_CONSECUTIVE_ERRORS FRAMING_MAX_ERRORS
 /* Larger than any pid_max Linux allows (2^22), so these pids never exist. */
 #define FUZZ_RECORDED_PID_BASE 0x5a000000
 #define FUZZ_NEVER_PID_BASE 0x6b000000

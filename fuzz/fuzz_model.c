@@ -2,8 +2,9 @@
  * server's robust framing, with the replies and reports each connection is owed, the frames
  * that bring a server back to empty, and the field-by-field comparison of reply frames.
  *
- * Bytes are consumed per connection in whole frames; in v144 a bad type byte drops one byte
- * and ten in a row close the connection; a partial frame left at close is dropped. CBs and
+ * Bytes are consumed per connection in whole frames by sim/framing (in v144 a bad type byte
+ * drops one byte and ten in a row close the connection; a partial frame left at close is
+ * dropped). CBs and
  * kernels are shadowed here so the reset frames can undo them.
  */
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include <strings.h>
 
 #include "fuzz.h"
+#include "framing.h"
 #include "fuzz_int.h"
 #include "mem.h"
 #include "rng.h"
@@ -28,11 +30,8 @@ typedef struct {
 typedef struct {
     int used;
     int open;
-    int server_closed;
     int proc;
-    size_t have;
-    uint8_t buf[PROTO_MAX_FRAME];
-    int errors; /* consecutive bad type bytes (v144) */
+    framing fr; /* the server's framing of this connection (sim/framing.h) */
     int last_replied;
     model_reply *replies;
     size_t rhead, rcount, rcap;
@@ -189,6 +188,7 @@ int fuzz_model_connect(fuzz_model *m, uint16_t conn, int proc) {
     c->used = 1;
     c->open = 1;
     c->proc = proc;
+    framing_init(&c->fr, m->rev);
     return 0;
 }
 
@@ -197,7 +197,7 @@ void fuzz_model_close(fuzz_model *m, uint16_t conn) {
     if (!c)
         return;
     c->open = 0;
-    c->have = 0;
+    c->fr.have = 0;
     c->rhead = c->rcount = 0;
 }
 
@@ -207,8 +207,8 @@ fuzz_conn_state fuzz_model_conn(const fuzz_model *m, uint16_t conn) {
     if (!c)
         return st;
     st.open = c->open;
-    st.server_closed = c->server_closed;
-    st.pending = c->have;
+    st.server_closed = c->fr.closed;
+    st.pending = framing_pending(&c->fr);
     st.replies = c->rcount;
     st.proc = c->proc;
     st.last_replied = c->last_replied;
@@ -337,11 +337,11 @@ static int model_type_ok(const fuzz_model *m, uint8_t t) {
     return !rev_is_v144(m->rev) || (t >= 1 && t <= PROTO_DUMP_KERNELS);
 }
 
-/* Applies the complete frame in c->buf. Returns 1 when it was handled, 0 when the transport
+/* Applies the complete frame in c->fr.buf. Returns 1 when it was handled, 0 when the transport
  * dropped its first byte (v144 resync), -1 when out of memory. */
 static int model_apply_frame(fuzz_model *m, model_conn *c) {
     proto_msg msg, reply;
-    proto_decode(m->rev, c->buf, m->frame_size, &msg);
+    proto_decode(m->rev, c->fr.buf, m->frame_size, &msg);
     int dump = msg.type == PROTO_DUMP_REMAINING && model_type_ok(m, msg.type);
     if (dump) {
         sbuf_reset(&m->cur_dump);
@@ -352,17 +352,10 @@ static int model_apply_frame(fuzz_model *m, model_conn *c) {
     if (r < 0)
         return -1;
     if (r == LEDGER_RESYNC) {
-        if (++c->errors >= FUZZ_MAX_CONSECUTIVE_ERRORS) {
-            c->server_closed = 1;
-            c->have = 0;
-            return 0;
-        }
-        memmove(c->buf, c->buf + 1, m->frame_size - 1);
-        c->have = m->frame_size - 1;
+        framing_resync(&c->fr);
         return 0;
     }
-    c->errors = 0;
-    c->have = 0;
+    framing_handled(&c->fr);
     c->last_replied = r == LEDGER_REPLY;
     if (model_shadow(m, &msg) != 0)
         return -1;
@@ -395,18 +388,17 @@ static int model_apply_frame(fuzz_model *m, model_conn *c) {
 
 int fuzz_model_write(fuzz_model *m, uint16_t conn, const uint8_t *bytes, size_t len) {
     model_conn *c = model_conn_get(m, conn);
-    if (!c || !c->open || c->server_closed)
+    if (!c || !c->open || c->fr.closed)
         return 0;
     int applied = 0;
     for (size_t i = 0; i < len; i++) {
-        c->buf[c->have++] = bytes[i];
-        if (c->have < m->frame_size)
+        if (!framing_push(&c->fr, bytes[i]))
             continue;
         int r = model_apply_frame(m, c);
         if (r < 0)
             return -1;
         applied += r;
-        if (c->server_closed)
+        if (c->fr.closed)
             return applied;
     }
     return applied;

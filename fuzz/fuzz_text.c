@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "framing.h"
 #include "fuzz.h"
 #include "fuzz_int.h"
 #include "mem.h"
@@ -25,10 +26,7 @@
  * current frame came from: the shared core of pid rewriting and rendering. */
 typedef struct {
     int open;
-    int closed; /* by the server */
-    int errors;
-    size_t have;
-    uint8_t val[PROTO_MAX_FRAME];
+    framing fr; /* the server's framing (sim/framing.h); fr.closed: by the server */
     size_t off[PROTO_MAX_FRAME];
 } walk_conn;
 
@@ -40,36 +38,30 @@ typedef struct {
     void *ctx;
 } walk_fns;
 
-static void walk_reset(walk_conn *c) {
+static void walk_reset(walk_conn *c, proto_rev rev) {
     memset(c, 0, sizeof *c);
     c->open = 1;
+    framing_init(&c->fr, rev);
 }
 
 static void walk_byte(const stream *s, walk_conn *c, uint8_t b, size_t off, const walk_fns *fn) {
-    if (!c->open || c->closed)
+    if (!c->open || c->fr.closed)
         return;
-    c->val[c->have] = b;
-    c->off[c->have] = off;
-    if (++c->have < s->frame_size)
+    c->off[c->fr.have] = off;
+    if (!framing_push(&c->fr, b))
         return;
-    if (rev_is_v144(s->rev) && (c->val[0] < 1 || c->val[0] > PROTO_DUMP_KERNELS)) {
-        uint8_t dropped = c->val[0];
-        if (++c->errors >= FUZZ_MAX_CONSECUTIVE_ERRORS) {
-            c->closed = 1;
-            c->have = 0;
-        } else {
-            memmove(c->val, c->val + 1, s->frame_size - 1);
+    if (!framing_type_ok(&c->fr)) {
+        uint8_t dropped = c->fr.buf[0];
+        int closed = framing_resync(&c->fr);
+        if (!closed)
             memmove(c->off, c->off + 1, (s->frame_size - 1) * sizeof *c->off);
-            c->have = s->frame_size - 1;
-        }
         if (fn->drop)
-            fn->drop(fn->ctx, dropped, c->closed);
+            fn->drop(fn->ctx, dropped, closed);
         return;
     }
-    c->errors = 0;
-    c->have = 0;
+    framing_handled(&c->fr);
     if (fn->frame)
-        fn->frame(fn->ctx, c->val, c->off);
+        fn->frame(fn->ctx, c->fr.buf, c->off);
 }
 
 /* Feeds the bytes record r puts on its connection (payload, or a synthesised DUMP frame). */
@@ -89,10 +81,10 @@ static void walk_record(const stream *s, const stream_record *r, walk_conn *c, c
 }
 
 /* Applies the connection bookkeeping of record r (connect, close, implicit open) to c. */
-static void walk_conn_op(const stream_record *r, walk_conn *c) {
+static void walk_conn_op(const stream *s, const stream_record *r, walk_conn *c) {
     if (r->op == STREAM_OP_CONNECT ||
         (!c->open && (r->op == STREAM_OP_WRITE || r->op == STREAM_OP_DUMP)))
-        walk_reset(c);
+        walk_reset(c, s->rev);
     else if (r->op == STREAM_OP_CLOSE)
         c->open = 0;
 }
@@ -124,7 +116,7 @@ static int walk_stream(const stream *s, walk_fns *fn, size_t *record, const int 
         if (!record_is_conn_op(r))
             continue;
         *record = i;
-        walk_conn_op(r, &conns[r->id]);
+        walk_conn_op(s, r, &conns[r->id]);
         /* FENCE: a whole valid frame at a boundary (the executor skips it elsewhere), which
          * leaves the framing as it was. */
         walk_record(s, r, &conns[r->id], fn);
@@ -445,20 +437,20 @@ void fuzz_stream_render(const stream *s, sbuf *out) {
         }
         if (conns && record_is_conn_op(r)) {
             walk_conn *c = &conns[r->id];
-            walk_conn_op(r, c);
+            walk_conn_op(s, r, c);
             if (r->op == STREAM_OP_WRITE || (r->op == STREAM_OP_DUMP && r->len)) {
                 rc.record_start = r->offset;
                 rc.items = 0;
-                int was_closed = c->closed;
+                int was_closed = c->fr.closed;
                 walk_record(s, r, c, &fn);
                 render_flush_drops(&rc);
                 if (was_closed) {
                     render_sep(&rc);
                     sbuf_puts(out, "ignored: the server closed this connection");
-                } else if (c->open && !c->closed && c->have) {
+                } else if (c->open && framing_pending(&c->fr)) {
                     render_sep(&rc);
-                    sbuf_printf(out, "partial frame, %zu of %zu bytes: ", c->have, s->frame_size);
-                    render_hex(c->val, c->have, out);
+                    sbuf_printf(out, "partial frame, %zu of %zu bytes: ", c->fr.have, s->frame_size);
+                    render_hex(c->fr.buf, c->fr.have, out);
                 }
             } else if (r->op == STREAM_OP_DUMP) {
                 walk_fns quiet = {NULL, NULL, NULL}; /* keeps the framing, shows nothing */

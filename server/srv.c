@@ -23,12 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "framing.h"
 #include "ledger.h"
 #include "mem.h"
 #include "standin.h"
 
-/* v144's limit of consecutive bad type bytes before a connection is dropped (§3.3). */
-#define SRV_MAX_CONSECUTIVE_ERRORS 10
 #define SRV_STATS_DEFAULT_MS 10000u
 /* Per-connection input buffer: many frames per read(2) when a client streams. */
 #define SRV_READ_BUFFER 16384
@@ -410,9 +409,8 @@ static void *srv_conn_main(void *arg) {
         proto_msg reply;
         int result = srv_apply_frame(s, in + start, frame_size, &reply);
         if (result == LEDGER_RESYNC) {
-            if (++consecutive_errors >= SRV_MAX_CONSECUTIVE_ERRORS) {
-                srv_print_err(s, "\xE2\x9A\xA0\xEF\xB8\x8F  Too many consecutive errors (10) - "
-                                 "closing connection (likely protocol mismatch)");
+            if (++consecutive_errors >= FRAMING_MAX_ERRORS) {
+                srv_print_err(s, FRAMING_TOO_MANY_ERRORS_LINE);
                 break;
             }
             start += 1; /* drop one byte and judge the frame that starts at the next one */
