@@ -573,6 +573,7 @@ static void live_check_rest(live_run *c) {
         snprintf(d, sizeof d, "expected %zu dumps, the server completed %zu", c->p.ndumps, c->res.ndumps);
         verdict_report_add(rep, "dump count", 0, d);
     }
+    cmd_run_check_stderr(rep, &c->p, c->srv, &c->res);
     sbuf san = SBUF_INIT;
     if (has_sanitizer_report(c->srv, c->res.log_start, srvproc_log_end(c->srv), &san))
         verdict_report_add(rep, "server stderr free of sanitizer reports", 0, sbuf_str(&san));

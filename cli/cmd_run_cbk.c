@@ -124,3 +124,94 @@ void cmd_run_check_cbk(verdict_report *rep, const plan *p, srvproc *srv, runner_
     mem_free(texts);
     mem_free(ordinal);
 }
+
+/* ---- server stderr (client frame_bytes=, tracking-stories.md S9) ------------------------------ */
+
+/* Copies line into out with every decimal number equal to one of the pids replaced by
+ * "<name>" of its process. */
+static void pid_names(const char *line, size_t len, const int32_t *pids, char *const *names, uint32_t n, sbuf *out) {
+    size_t i = 0;
+    while (i < len) {
+        if (line[i] >= '0' && line[i] <= '9' && (i == 0 || line[i - 1] < '0' || line[i - 1] > '9')) {
+            size_t j = i;
+            int64_t v = 0;
+            while (j < len && line[j] >= '0' && line[j] <= '9' && v < INT32_MAX)
+                v = v * 10 + (line[j++] - '0');
+            const char *name = NULL;
+            for (uint32_t k = 0; k < n && !name && (j == len || line[j] < '0' || line[j] > '9'); k++)
+                if (pids[k] == v && v > 0)
+                    name = names[k];
+            if (name) {
+                sbuf_printf(out, "<%s>", name);
+                i = j;
+                continue;
+            }
+        }
+        sbuf_putc(out, line[i++]);
+    }
+    sbuf_putc(out, '\n');
+}
+
+/* The lines of text, pid-named, as a sorted array of strings inside store. */
+static size_t sorted_lines(const char *text, const int32_t *pids, char *const *names, uint32_t n, sbuf *store,
+                           const char ***out) {
+    size_t count = 0;
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        size_t len = nl ? (size_t)(nl - text) : strlen(text);
+        pid_names(text, len, pids, names, n, store);
+        sbuf_putc(store, '\0');
+        count++;
+        text += len + (nl ? 1 : 0);
+    }
+    *out = count ? mem_alloc(count * sizeof **out) : NULL;
+    if (count && !*out)
+        return (size_t)-1;
+    const char *p = sbuf_str(store);
+    for (size_t i = 0; i < count; i++) {
+        (*out)[i] = p;
+        p += strlen(p) + 2; /* the line's '\n' and '\0' */
+    }
+    for (size_t i = 1; i < count; i++) /* insertion sort: a handful of lines */
+        for (size_t k = i; k > 0 && strcmp((*out)[k - 1], (*out)[k]) > 0; k--) {
+            const char *t = (*out)[k];
+            (*out)[k] = (*out)[k - 1];
+            (*out)[k - 1] = t;
+        }
+    return count;
+}
+
+void cmd_run_check_stderr(verdict_report *rep, const plan *p, srvproc *srv, const runner_result *res) {
+    if (!p->stderr_model)
+        return;
+    sbuf got = SBUF_INIT, gs = SBUF_INIT, ws = SBUF_INIT, why = SBUF_INIT;
+    srvproc_log_text(srv, res->log_start, res->log_end, SRVPROC_ERR, &got);
+    const char **g = NULL, **w = NULL;
+    size_t ng = sorted_lines(sbuf_str(&got), res->live_pid, res->proc_names, res->nprocs, &gs, &g);
+    size_t nw = sorted_lines(sbuf_str(&p->stderr_lines), p->sim_pid, p->proc_names, (uint32_t)p->nprocs, &ws, &w);
+    if (ng == (size_t)-1 || nw == (size_t)-1) {
+        verdict_report_add(rep, "server stderr matches model", 0, "out of memory");
+    } else {
+        size_t i = 0, k = 0;
+        while (i < nw || k < ng) {
+            int c = i == nw ? 1 : k == ng ? -1 : strcmp(w[i], g[k]);
+            if (c == 0) {
+                i++, k++;
+                continue;
+            }
+            if (c < 0)
+                sbuf_printf(&why, "expected, not printed: %s", w[i++]);
+            else
+                sbuf_printf(&why, "printed, not expected: %s", g[k++]);
+        }
+        char name[96];
+        snprintf(name, sizeof name, "server stderr matches model (%zu lines)", nw);
+        verdict_report_add(rep, name, why.len == 0, why.len ? sbuf_str(&why) : NULL);
+    }
+    mem_free(g);
+    mem_free(w);
+    sbuf_release(&got);
+    sbuf_release(&gs);
+    sbuf_release(&ws);
+    sbuf_release(&why);
+}

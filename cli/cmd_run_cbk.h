@@ -13,4 +13,9 @@
  * report and per expectation to rep. */
 void cmd_run_check_cbk(verdict_report *rep, const plan *p, srvproc *srv, runner_result *res, int timeout_ms);
 
+/* When the scenario sets `client frame_bytes=` (plan.stderr_model): the server's stderr
+ * lines during the run equal the model's (plan.stderr_lines) as a multiset, pids compared as
+ * process names. One case in rep. */
+void cmd_run_check_stderr(verdict_report *rep, const plan *p, srvproc *srv, const runner_result *res);
+
 #endif

@@ -106,6 +106,10 @@ static void render_step(const plan *p, const plan_step *s, sbuf *out) {
                     m->device_id, proc);
         break;
     }
+    if (s->wire_bytes && out->len && out->data[out->len - 1] == '\n') { /* client frame_bytes= */
+        out->data[--out->len] = '\0';
+        sbuf_printf(out, " bytes=%u\n", (unsigned)s->wire_bytes);
+    }
 }
 
 /* Evaluates every expectation of the plan against the ledger's dumps. Returns the number
@@ -196,6 +200,13 @@ static int dry_once(const scn_script *s, const dry_args *a, timeline *tl, sbuf *
             render_step(&p, &p.steps[i], out);
     size_t held = 0;
     long failed = render_results(&p, &info, out, &held);
+    if (p.stderr_model && !a->quiet) /* client frame_bytes=: what the server prints on stderr */
+    {
+        size_t nl = 0;
+        for (const char *c = sbuf_str(&p.stderr_lines); *c; c++)
+            nl += *c == '\n';
+        sbuf_printf(out, "== server stderr: %zu lines\n%s", nl, sbuf_str(&p.stderr_lines));
+    }
     if (a->shm && failed >= 0) {
         long shm_failed = cmd_shm_render_expected(s, &p, out, &held);
         failed = shm_failed < 0 ? -1 : failed + shm_failed;

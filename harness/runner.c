@@ -153,6 +153,7 @@ static long pid_lookup(const pid_entry *tab, size_t n, int32_t pid) {
 
 typedef struct {
     uint64_t pos;
+    uint64_t fs; /* the connection's client frame size (CONNECT), 0 = the stream's */
     uint8_t val[4];
     size_t where[4];
     int verbatim;
@@ -178,7 +179,6 @@ static int find_sites(const stream *s, site_list *sites, uint16_t max_conn) {
     for (uint32_t i = 0; i < s->nprocs; i++)
         if (ntab == 0 || tab[ntab - 1].pid != tab[i].pid)
             tab[ntab++] = tab[i];
-    const uint64_t fs = s->frame_size;
     int rc = 0;
     for (size_t r = 0; r < s->nrecords && rc == 0; r++) {
         const stream_record *rec = &s->records[r];
@@ -187,14 +187,17 @@ static int find_sites(const stream *s, site_list *sites, uint16_t max_conn) {
             continue;
         if (rec->op == STREAM_OP_CONNECT) {
             memset(t, 0, sizeof *t);
+            if (rec->len == 4) /* a client of another struct size: its own frame boundaries */
+                t->fs = (uint64_t)s->payload[rec->offset + 2] | (uint64_t)s->payload[rec->offset + 3] << 8;
             continue;
         }
         if (rec->op == STREAM_OP_FENCE || (rec->op == STREAM_OP_DUMP && rec->len == 0)) {
-            t->pos += fs;
+            t->pos += s->frame_size;
             continue;
         }
         if (rec->op != STREAM_OP_WRITE && rec->op != STREAM_OP_DUMP)
             continue;
+        const uint64_t fs = t->fs ? t->fs : s->frame_size;
         const uint8_t *b = s->payload + rec->offset;
         int verbatim = (rec->flags & STREAM_FLAG_VERBATIM) != 0;
         size_t j = 0;
@@ -256,6 +259,8 @@ typedef struct {
     conn c;
     int open;
     uint16_t proc;
+    uint16_t wire_fs; /* a client of another struct size (CONNECT with 4 bytes), else 0 */
+    int gone;         /* wire_fs: a write failed, the server gave up on the connection */
 } rconn;
 
 typedef struct {
@@ -466,18 +471,26 @@ static runner_status do_write(run_ctx *x, rconn *rc) {
     const stream_record *r = &recs[x->rec];
     const size_t fs = x->s->frame_size;
     size_t len = r->len;
-    if (x->o.max_batch_bytes > 1 && len % fs == 0 && rc->c.bytes_sent % fs == 0) {
+    /* A misframed client's consecutive frames go out as one burst (tracking-stories.md S9:
+     * bursts are what break alignment). */
+    if (x->o.max_batch_bytes > 1 && (rc->wire_fs || (len % fs == 0 && rc->c.bytes_sent % fs == 0))) {
         while (x->rec + 1 < x->s->nrecords) {
             const stream_record *nx = &recs[x->rec + 1];
-            if (nx->op != STREAM_OP_WRITE || nx->id != r->id || nx->len == 0 || nx->len % fs ||
+            if (nx->op != STREAM_OP_WRITE || nx->id != r->id || nx->len == 0 || (!rc->wire_fs && nx->len % fs) ||
                 nx->offset != r->offset + len || len + nx->len > x->o.max_batch_bytes)
                 break;
             len += nx->len;
             x->rec++;
         }
     }
+    if (rc->gone)
+        return RUNNER_OK;
     char err[256];
     conn_status cs = conn_send(&rc->c, x->work + r->offset, len, err, sizeof err);
+    if (cs != CONN_OK && rc->wire_fs) { /* the server closed a misframed connection: the rest is lost */
+        rc->gone = 1;
+        return RUNNER_OK;
+    }
     if (cs != CONN_OK)
         return fail_conn(x, cs, err);
     return RUNNER_OK;
@@ -524,13 +537,15 @@ static runner_status exec_record(run_ctx *x) {
         return e == 0 ? RUNNER_OK : fail(x, RUNNER_HARNESS_ERROR, err);
     }
     case STREAM_OP_CONNECT: {
-        if (r->id > x->max_conn || r->len != 2)
+        if (r->id > x->max_conn || (r->len != 2 && r->len != 4))
             return fail(x, RUNNER_BAD_INPUT, "bad CONNECT record");
         rc = &x->conns[r->id];
         if (rc->open)
             return fail(x, RUNNER_BAD_INPUT, "the connection is already open");
         const uint8_t *b = x->work + r->offset;
         rc->proc = (uint16_t)(b[0] | (b[1] << 8));
+        rc->wire_fs = r->len == 4 ? (uint16_t)(b[2] | (b[3] << 8)) : 0;
+        rc->gone = 0;
         cs = conn_open(&rc->c, srvproc_socket_path(x->srv), x->s->rev, x->o.timeout_ms, err,
                        sizeof err);
         if (cs != CONN_OK)
@@ -545,6 +560,8 @@ static runner_status exec_record(run_ctx *x) {
     case STREAM_OP_FENCE:
         if (!(rc = need_conn(x, r->id)))
             return x->res->status;
+        if (rc->wire_fs)
+            return fail(x, RUNNER_BAD_INPUT, "a misframed connection cannot be fenced (close it)");
         cs = conn_fence(&rc->c, live_or_recorded(x, rc->proc), NULL, err, sizeof err);
         if (cs == CONN_PROTOCOL && rc->c.bytes_sent % rc->c.frame_size != 0)
             return fail(x, RUNNER_BAD_INPUT, err);

@@ -15,6 +15,7 @@
 
 #include <xxhash.h>
 
+#include "framing.h"
 #include "mem.h"
 
 static const char *const op_names[] = {NULL,    "SPAWN", "CONNECT", "WRITE", "FENCE", "READ_REPLY",
@@ -110,6 +111,13 @@ int stream_append_connect(stream *s, uint16_t conn, uint16_t proc) {
     return stream_append(s, STREAM_OP_CONNECT, 0, conn, b, 2);
 }
 
+int stream_append_connect_client(stream *s, uint16_t conn, uint16_t proc, uint16_t frame_bytes) {
+    uint8_t b[4];
+    put16(b, proc);
+    put16(b + 2, frame_bytes);
+    return stream_append(s, STREAM_OP_CONNECT, 0, conn, b, 4);
+}
+
 int stream_append_frame(stream *s, uint16_t conn, const proto_msg *msg) {
     uint8_t frame[PROTO_MAX_FRAME];
     size_t n = proto_encode(s->rev, msg, frame);
@@ -145,8 +153,14 @@ static int check_record(const stream *s, const stream_record *r, const uint8_t *
         }
         break;
     case STREAM_OP_CONNECT:
-        want = 2;
-        if (r->len == 2 && get16(payload) >= s->nprocs) {
+        want = r->len == 4 ? 4 : 2; /* 4: a client of another struct size (stream.h) */
+        if (r->len == 4 && get16(payload + 2) != 72 && get16(payload + 2) != 112 &&
+            get16(payload + 2) != 128 && get16(payload + 2) != 144) {
+            snprintf(err, errlen, "CONNECT: expected a client frame size of 72, 112, 128 or 144, found %u",
+                     get16(payload + 2));
+            return -1;
+        }
+        if ((r->len == 2 || r->len == 4) && get16(payload) >= s->nprocs) {
             snprintf(err, errlen, "CONNECT: expected a process index below %u, found %u",
                      s->nprocs, get16(payload));
             return -1;
@@ -630,10 +644,19 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
     for (int i = 0; i < p->nprocs; i++)
         if (stream_add_proc(out, p->sim_pid[i], p->proc_names ? p->proc_names[i] : NULL) < 0)
             goto oom;
-    /* dirty[c]: connection c has writes whose processing nothing has confirmed yet. */
-    uint8_t *dirty = mem_calloc((size_t)p->nprocs + 1, 1);
-    if (!dirty)
+    /* dirty[c]: connection c has writes whose processing nothing has confirmed yet; open[c]:
+     * it is open; wire[c]: its client frame size when it is misframed (plan_step.wire_bytes),
+     * else 0. A misframed connection cannot be fenced (a QUERY would be misframed too): it is
+     * settled by closing it (the server has handled every byte once it closes its side), and
+     * the process's next frame opens a new connection, as sim/scn_run.c models it. */
+    uint8_t *dirty = mem_calloc((size_t)p->nprocs + 1, 3);
+    uint16_t *wire = mem_calloc((size_t)p->nprocs + 1, sizeof *wire);
+    if (!dirty || !wire) {
+        mem_free(dirty);
+        mem_free(wire);
         goto oom;
+    }
+    uint8_t *open = dirty + p->nprocs + 1;
     int last = -1; /* connection written last */
     int rc = 0;
 #define EMIT(expr)                                                                             \
@@ -643,6 +666,16 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
             goto done;                                                                         \
         }                                                                                      \
     } while (0)
+#define SETTLE(k)                                                                              \
+    do {                                                                                       \
+        if (wire[k]) {                                                                         \
+            EMIT(stream_append(out, STREAM_OP_CLOSE, 0, (uint16_t)(k), NULL, 0));              \
+            open[k] = 0;                                                                       \
+        } else {                                                                               \
+            EMIT(stream_append(out, STREAM_OP_FENCE, 0, (uint16_t)(k), NULL, 0));              \
+        }                                                                                      \
+        dirty[k] = 0;                                                                          \
+    } while (0)
     for (size_t i = 0; i < p->nsteps; i++) {
         const plan_step *st = &p->steps[i];
         if (st->kind == PLAN_PHASE || st->kind == PLAN_OPEN || st->kind == PLAN_CLOSE)
@@ -651,6 +684,7 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
             snprintf(err, errlen, "plan step %zu: expected a process index below %d, found %d", i,
                      p->nprocs, st->proc);
             mem_free(dirty);
+            mem_free(wire);
             stream_release(out);
             return -1;
         }
@@ -660,13 +694,28 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
         case PLAN_SPAWN:
             EMIT(stream_append(out, STREAM_OP_SPAWN, 0, c, NULL, 0));
             EMIT(stream_append_connect(out, c, c));
+            open[c] = 1;
+            wire[c] = 0;
             break;
         case PLAN_SEND:
-            if (last >= 0 && last != c && dirty[last]) {
-                EMIT(stream_append(out, STREAM_OP_FENCE, 0, (uint16_t)last, NULL, 0));
-                dirty[last] = 0;
+            if (last >= 0 && dirty[last] && (last != c || wire[c] != st->wire_bytes))
+                SETTLE(last);
+            if (open[c] && wire[c] != st->wire_bytes) { /* another struct size: reconnect */
+                EMIT(stream_append(out, STREAM_OP_CLOSE, 0, c, NULL, 0));
+                open[c] = 0;
             }
-            EMIT(stream_append_frame(out, c, &st->msg));
+            if (!open[c]) {
+                EMIT(st->wire_bytes ? stream_append_connect_client(out, c, c, st->wire_bytes)
+                                    : stream_append_connect(out, c, c));
+                open[c] = 1;
+                wire[c] = st->wire_bytes;
+            }
+            if (st->wire_bytes) {
+                size_t n = framing_encode_client(st->wire_bytes, &st->msg, frame);
+                EMIT(n == 0 || stream_append(out, STREAM_OP_WRITE, 0, c, frame, (uint32_t)n));
+            } else {
+                EMIT(stream_append_frame(out, c, &st->msg));
+            }
             dirty[c] = 1;
             last = c;
             if (st->has_reply) {
@@ -676,9 +725,14 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
             }
             break;
         case PLAN_DUMP:
-            if (last >= 0 && dirty[last]) {
-                EMIT(stream_append(out, STREAM_OP_FENCE, 0, (uint16_t)last, NULL, 0));
-                dirty[last] = 0;
+            if (last >= 0 && dirty[last])
+                SETTLE(last);
+            if (!open[c] || wire[c]) { /* the harness's dump goes on a correctly framed connection */
+                if (open[c])
+                    EMIT(stream_append(out, STREAM_OP_CLOSE, 0, c, NULL, 0));
+                EMIT(stream_append_connect(out, c, c));
+                open[c] = 1;
+                wire[c] = 0;
             }
             proto_encode(p->rev, &st->msg, frame);
             EMIT(stream_append(out, STREAM_OP_DUMP, 0, c, frame, (uint32_t)out->frame_size));
@@ -687,11 +741,11 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
             break;
         case PLAN_CRASH:
         case PLAN_EXIT:
-            if (dirty[c]) {
-                EMIT(stream_append(out, STREAM_OP_FENCE, 0, c, NULL, 0));
-                dirty[c] = 0;
-            }
-            EMIT(stream_append(out, STREAM_OP_CLOSE, 0, c, NULL, 0));
+            if (dirty[c])
+                SETTLE(c);
+            if (open[c])
+                EMIT(stream_append(out, STREAM_OP_CLOSE, 0, c, NULL, 0));
+            open[c] = 0;
             EMIT(stream_append(out, st->kind == PLAN_CRASH ? STREAM_OP_CRASH : STREAM_OP_EXIT, 0,
                                c, NULL, 0));
             if (last == c)
@@ -703,9 +757,11 @@ int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen) {
             break;
         }
     }
+#undef SETTLE
 #undef EMIT
 done:
     mem_free(dirty);
+    mem_free(wire);
     if (rc == 0)
         return 0;
 oom:

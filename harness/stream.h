@@ -24,7 +24,11 @@
  * `id` is a process index (SPAWN, CRASH, EXIT), a connection index (CONNECT, WRITE, FENCE,
  * READ_REPLY, CLOSE, DUMP) or 0 (SLEEP). Payloads by op:
  *   SPAWN, FENCE, READ_REPLY, CLOSE, CRASH, EXIT: empty
- *   CONNECT: u16 process index that owns the connection
+ *   CONNECT: u16 process index that owns the connection, optionally followed by u16 the
+ *            client's frame size (72, 112, 128, 144) when it differs from frame_size: the
+ *            connection carries a client of another struct size (`client frame_bytes=`,
+ *            tracking-stories.md S9); pids sit at offset 20 of the client's frames, it is
+ *            never fenced, and write errors on it mean the server gave up on it
  *   WRITE:   the raw bytes to send
  *   DUMP:    one DUMP_REMAINING frame (frame_size bytes), or empty for a zeroed one carrying
  *            the connection's process pid
@@ -118,6 +122,8 @@ int stream_append(stream *s, uint8_t op, uint8_t flags, uint16_t id, const void 
 /* Convenience appenders; each returns 0 or -1 on allocation failure. */
 int stream_append_connect(stream *s, uint16_t conn, uint16_t proc);
 int stream_append_frame(stream *s, uint16_t conn, const proto_msg *msg); /* WRITE one frame */
+/* CONNECT of a client whose frames are frame_bytes long (see CONNECT above). */
+int stream_append_connect_client(stream *s, uint16_t conn, uint16_t proc, uint16_t frame_bytes);
 int stream_append_sleep(stream *s, uint32_t ms);
 
 /* Checks every record against the format rules (known op; SPAWN/CRASH/EXIT/CONNECT name an
@@ -180,7 +186,10 @@ int stream_load(const char *path, stream *out, char *err, size_t errlen);
  * DUMP; CRASH and EXIT close the connection first. FENCE records are inserted where order
  * across connections matters: before writing on a connection other than the last one written
  * (if that one has unconfirmed writes), before every DUMP, and before CRASH or EXIT of a
- * process with unconfirmed writes. The k-th READ_REPLY answers the k-th step with has_reply;
+ * process with unconfirmed writes. A step with wire_bytes is written in the client's layout
+ * on a connection opened with that frame size; where a fence would go, that connection is
+ * closed instead (and reopened by the process's next such step), and a DUMP of its process
+ * goes on a new, correctly framed connection. The k-th READ_REPLY answers the k-th step with has_reply;
  * the k-th DUMP record is the k-th PLAN_DUMP step. Returns 0 and fills *out (initialised by
  * this function), or -1 with a reason in err. */
 int stream_from_plan(const plan *p, stream *out, char *err, size_t errlen);

@@ -37,3 +37,19 @@ int framing_resync(framing *f) {
     f->have = f->frame_size - 1;
     return 0;
 }
+
+size_t framing_encode_client(size_t frame_bytes, const proto_msg *m, uint8_t *out) {
+    switch (frame_bytes) {
+    case 72:
+        return proto_encode(PROTO_V72, m, out);
+    case 112:
+        return proto_encode(PROTO_V112, m, out);
+    case 128: /* protocol.md §2.4: the v128 layout is v144's first 128 bytes */
+        proto_encode(PROTO_V144, m, out);
+        return 128;
+    case 144:
+        return proto_encode(PROTO_V144, m, out);
+    default:
+        return 0;
+    }
+}

@@ -56,6 +56,11 @@ void framing_handled(framing *f);
  * connection (f->closed) and prints FRAMING_TOO_MANY_ERRORS_LINE; 0 otherwise. */
 int framing_resync(framing *f);
 
+/* Encodes m as a client whose struct is frame_bytes long: 72 (v72 layout), 112 (v112), 128
+ * (v144 without the ring-buffer fields, the notes' "v128") or 144 (v144). out must hold
+ * PROTO_MAX_FRAME bytes. Returns the size, or 0 for another frame_bytes. */
+size_t framing_encode_client(size_t frame_bytes, const proto_msg *m, uint8_t *out);
+
 /* Bytes of an incomplete frame the server holds (0 after a close). */
 static inline size_t framing_pending(const framing *f) { return f->closed ? 0 : f->have; }
 

@@ -44,5 +44,6 @@ void plan_release(plan *p) {
         mem_free(p->checks[i].qsteps);
     }
     mem_free(p->checks);
+    sbuf_release(&p->stderr_lines);
     memset(p, 0, sizeof *p);
 }

@@ -40,6 +40,10 @@ typedef struct {
     const char *label;   /* PLAN_PHASE: owned by the plan */
     int line;            /* scenario line that produced the step (0 if none) */
     int mesh;            /* PLAN_OPEN, PLAN_CLOSE: index of the mesh declaration */
+    uint16_t wire_bytes; /* PLAN_SEND: 0 = msg encoded at the server's frame size; else the
+                            client's struct size (`client frame_bytes=`): the bytes on the wire
+                            are framing_encode_client(wire_bytes, msg), sent as they are on
+                            the process's connection, which the server may misframe */
 } plan_step;
 
 struct scn_expect; /* defined by the scenario module */
@@ -93,6 +97,10 @@ typedef struct {
     plan_check *checks;  /* owned, in the order they ran */
     size_t nchecks;
     uint64_t frames;     /* frames sent in total (SEND + DUMP steps) */
+    int stderr_model;    /* the scenario sets `client frame_bytes=`: stderr_lines is the whole
+                            of what the server must print on stderr, and a live run checks it */
+    sbuf stderr_lines;   /* every stderr line the model printed, '\n'-terminated, sim pids
+                            (kept when steps are kept) */
     uint64_t digest;     /* XXH3-64 of every encoded frame in order */
 } plan;
 

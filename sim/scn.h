@@ -57,12 +57,21 @@ enum { SCN_ON = 1, SCN_OFF = 2 };                                /* kernels=, sy
 enum { SCN_DEVS_ALL = 1, SCN_DEVS_DEVICE0 = 2, SCN_DEVS_NONE = 3 }; /* frees=, cb_devices=, kernel_devices= */
 enum { SCN_SIZE_REAL = 1, SCN_SIZE_ZERO = 2 };                   /* cb_free_size=, kernel_size= */
 enum { SCN_LOAD_ONCE = 1, SCN_LOAD_EVERY_RUN = 2 };              /* kernel_load= */
+/* frame_bytes=: the client's struct size; SCN_AUTO = the server's (scn_client_frame_bytes) */
+enum { SCN_FRAME_72 = 1, SCN_FRAME_112 = 2, SCN_FRAME_128 = 3, SCN_FRAME_144 = 4 };
 
 typedef struct {
     int8_t cbs, kernels, system_kernels, reports;
     int8_t frees, cb_devices, kernel_devices;
     int8_t cb_free_size, kernel_size, kernel_load;
+    int8_t frame_bytes;
 } scn_client;
+
+/* Bytes of a frame_bytes= code (72, 112, 128, 144), 0 for SCN_AUTO or an unset field. */
+static inline unsigned scn_client_frame_bytes(int8_t code) {
+    static const unsigned bytes[] = {0, 72, 112, 128, 144};
+    return code >= 0 && code <= SCN_FRAME_144 ? bytes[code] : 0;
+}
 
 #define SCN_KERNEL_FABRIC_BYTES 57344u   /* tracking-stories.md §2.2: 2 per device */
 #define SCN_KERNEL_DISPATCH_BYTES 47104u /* 2 per device */
@@ -245,6 +254,10 @@ void scn_script_free(scn_script *s);
  * `cleaned ... N cbs|kernels`, kernel_size=per_core. Such a scenario means what it says only
  * in the era of its own `protocol` (v144 sends CB_ALLOC/KERNEL_LOAD, v72/v112 do not). */
 int scn_script_uses_cbk(const scn_script *s);
+
+/* 1 if a `client` statement sets frame_bytes= to a size (S9): the run then models the
+ * server's stderr (plan.stderr_model). */
+int scn_script_sets_frame_bytes(const scn_script *s);
 
 /* Parses a size: a decimal or 0x number with an optional unit B, KiB, MiB, GiB, TiB, KB, MB,
  * GB, TB (`1.5GiB` is allowed when the result is a whole number of bytes; `_` may separate

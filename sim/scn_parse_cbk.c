@@ -127,8 +127,23 @@ static const client_key client_keys[] = {
     CK("cb_free_size", cb_free_size, "stored", "zero", NULL, NULL),
     CK("kernel_size", kernel_size, "real", "zero", NULL, NULL),
     CK("kernel_load", kernel_load, "once", "every_run", NULL, NULL),
+    CK("frame_bytes", frame_bytes, NULL, NULL, NULL, NULL), /* a number: take_frame_bytes */
 };
 #undef CK
+
+/* frame_bytes=72|112|128|144|auto: the struct size of the client's build (S9). */
+static int take_frame_bytes(parser *ps, int8_t *field) {
+    if (scnp_tok_is(ps, "auto"))
+        *field = SCN_AUTO;
+    else if (ps->tok.kind == TK_NUM && !ps->tok.unitlen && !ps->tok.frac_digits && !ps->tok.hex)
+        for (int8_t i = SCN_FRAME_72; i <= SCN_FRAME_144; i++)
+            if (ps->tok.mant == scn_client_frame_bytes(i))
+                *field = i;
+    if (*field < 0)
+        return scnp_expected(ps, "72, 112, 128, 144 or auto for frame_bytes");
+    scnp_lex(ps);
+    return 0;
+}
 
 int scnp_parse_client_opts(parser *ps, scn_client *c) {
     memset(c, -1, sizeof *c);
@@ -141,12 +156,17 @@ int scnp_parse_client_opts(parser *ps, scn_client *c) {
                 k = &client_keys[i];
         if (!k)
             return scnp_expected(ps, "a client option (cbs, kernels, system_kernels, reports, frees, cb_devices, "
-                                     "kernel_devices, cb_free_size, kernel_size, kernel_load)");
+                                     "kernel_devices, cb_free_size, kernel_size, kernel_load, frame_bytes)");
         if (scnp_take_key(ps, k->key) < 0)
             return -1;
         int8_t *field = (int8_t *)c + k->off;
         if (*field >= 0)
             return scnp_fail_at(ps, ps->line, ps->tok.col, "expected each client option once, found %s twice", k->key);
+        if (!k->values[0]) {
+            if (take_frame_bytes(ps, field) < 0)
+                return -1;
+            continue;
+        }
         char what[128];
         int n = snprintf(what, sizeof what, "%s", "");
         for (int i = 0; i < 4 && k->values[i]; i++) {
@@ -421,6 +441,25 @@ int scn_script_uses_cbk(const scn_script *s) {
             return 1;
     for (int i = 0; i < s->nprocs; i++)
         if (stmts_use_cbk(s->procs[i].stmts, s->procs[i].nstmts))
+            return 1;
+    return 0;
+}
+
+static int stmts_set_frame_bytes(const scn_stmt *st, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (st[i].op == SCN_CLIENT && st[i].client.frame_bytes > 0)
+            return 1;
+        if (st[i].op == SCN_REPEAT && stmts_set_frame_bytes(st[i].body, st[i].nbody))
+            return 1;
+    }
+    return 0;
+}
+
+int scn_script_sets_frame_bytes(const scn_script *s) {
+    if (s->client.frame_bytes > 0)
+        return 1;
+    for (int i = 0; i < s->nprocs; i++)
+        if (stmts_set_frame_bytes(s->procs[i].stmts, s->procs[i].nstmts))
             return 1;
     return 0;
 }

@@ -77,6 +77,8 @@ int scnr_phase(run *r, run_proc *pr, const scn_stmt *st, const char *label) {
 }
 
 int scnr_proc_event(run *r, run_proc *pr, plan_kind kind, int line) {
+    if ((kind == PLAN_CRASH || kind == PLAN_EXIT) && r->raw_open == pr->index)
+        scnr_raw_settle(r);
     if (r->o->keep_steps && !new_step(r, kind, pr->index, line))
         return scnr_oom(r, NULL);
     return 0;
@@ -123,10 +125,27 @@ uint8_t *scnr_digest_slot(run *r, size_t n) {
     return f;
 }
 
+/* After the server handled m: the buffer limit, the devices touched, the timeline. */
+static inline int after_frame(run *r, const scn_stmt *st, const proto_msg *m) {
+    if (m->type == PROTO_ALLOC && r->o->max_buffers && ledger_count(r->led) > r->o->max_buffers) {
+        scnr_fail(r, st, "stopped at %" PRIu64 " buffers held by the server: the run's buffer limit (--max-buffers)",
+                r->o->max_buffers + 1);
+        return -2;
+    }
+    if (m->device_id >= 0 && m->device_id < DEV_MAX_DEVICES)
+        r->touched[m->device_id / 64] |= 1ull << (m->device_id % 64);
+    if (r->o->timeline && (m->type == PROTO_ALLOC || m->type == PROTO_FREE ||
+                           (m->type >= PROTO_CB_ALLOC && m->type <= PROTO_KERNEL_UNLOAD)))
+        scnr_timeline_device(r, m->device_id);
+    return 0;
+}
+
 /* Applies one already-encoded frame to the ledger; records the step and the timeline.
  * kind is PLAN_SEND or PLAN_DUMP. */
 static inline int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind,
                               int dump) {
+    if (r->raw_open >= 0) /* a correctly framed frame: the harness settles the misframed one */
+        scnr_raw_settle(r);
     r->p->frames++;
     proto_msg reply;
     int res = ledger_apply(r->led, m, &reply);
@@ -143,17 +162,7 @@ static inline int apply_frame(run *r, run_proc *pr, const scn_stmt *st, const pr
             s->reply = reply;
         }
     }
-    if (m->type == PROTO_ALLOC && r->o->max_buffers && ledger_count(r->led) > r->o->max_buffers) {
-        scnr_fail(r, st, "stopped at %" PRIu64 " buffers held by the server: the run's buffer limit (--max-buffers)",
-                r->o->max_buffers + 1);
-        return -2;
-    }
-    if (m->device_id >= 0 && m->device_id < DEV_MAX_DEVICES)
-        r->touched[m->device_id / 64] |= 1ull << (m->device_id % 64);
-    if (r->o->timeline && (m->type == PROTO_ALLOC || m->type == PROTO_FREE ||
-                           (m->type >= PROTO_CB_ALLOC && m->type <= PROTO_KERNEL_UNLOAD)))
-        scnr_timeline_device(r, m->device_id);
-    return 0;
+    return after_frame(r, st, m);
 }
 
 /* The hot path (scnr_send_to_mesh) inlines apply_frame; scn_run_cbk.c calls this copy. */
@@ -169,12 +178,70 @@ int scnr_frame_limit(run *r, const scn_stmt *st) {
     return 0;
 }
 
+/* ---- a client of another struct size (`client frame_bytes=`, tracking-stories.md S9) ---- */
+
+static void stderr_line(void *ctx, ledger_stream stream, const char *line, size_t len) {
+    run *r = ctx;
+    if (stream != LEDGER_STDERR)
+        return;
+    sbuf_append(&r->p->stderr_lines, line, len);
+    sbuf_putc(&r->p->stderr_lines, '\n');
+}
+
+void scnr_emit_default(run *r) {
+    if (r->p->stderr_model && r->o->keep_steps)
+        ledger_set_emit(r->led, stderr_line, r);
+    else
+        ledger_set_emit(r->led, NULL, NULL);
+}
+
+void scnr_raw_settle(run *r) { r->raw_open = -1; }
+
+int scnr_raw_send(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m) {
+    uint8_t bytes[PROTO_MAX_FRAME];
+    size_t n = framing_encode_client(pr->wire_fs, m, bytes);
+    memcpy(scnr_digest_slot(r, n), bytes, n);
+    r->p->frames++;
+    if (r->o->keep_steps) {
+        plan_step *s = new_step(r, PLAN_SEND, pr->index, st ? st->line : 0);
+        if (!s)
+            return scnr_oom(r, st);
+        s->msg = *m;
+        s->wire_bytes = (uint16_t)n;
+    }
+    if (r->raw_open != pr->index) { /* a new connection (another one's bytes were settled) */
+        r->raw_open = pr->index;
+        framing_init(&pr->fr, r->rev);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!framing_push(&pr->fr, bytes[i]))
+            continue;
+        proto_msg got;
+        proto_decode(r->rev, pr->fr.buf, pr->fr.frame_size, &got);
+        int res = ledger_apply(r->led, &got, NULL);
+        if (res < 0)
+            return scnr_oom(r, st);
+        if (res == LEDGER_RESYNC) {
+            if (framing_resync(&pr->fr) && r->p->stderr_model && r->o->keep_steps)
+                stderr_line(r, LEDGER_STDERR, FRAMING_TOO_MANY_ERRORS_LINE, strlen(FRAMING_TOO_MANY_ERRORS_LINE));
+            continue;
+        }
+        framing_handled(&pr->fr);
+        int rc = after_frame(r, st, &got);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Encodes, hashes and applies one frame from process pr at the current time. */
 int scnr_send_frame(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m, plan_kind kind, int dump) {
     if (scnr_frame_limit(r, st) < 0)
         return -2;
     m->process_id = pr->pid;
     m->timestamp = r->now;
+    if (pr->wire_fs && kind == PLAN_SEND)
+        return scnr_raw_send(r, pr, st, m);
     proto_encode(r->rev, m, scnr_digest_slot(r, r->ri->frame_size));
     return scnr_apply_frame(r, pr, st, m, kind, dump);
 }
@@ -266,6 +333,12 @@ int scnr_send_to_mesh(run *r, run_proc *pr, const scn_stmt *st, const run_mesh *
         if (scnr_frame_limit(r, st) < 0)
             return -2;
         msg.device_id = d;
+        if (pr->wire_fs) {
+            int rc = scnr_raw_send(r, pr, st, &msg);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         uint8_t *f = scnr_digest_slot(r, fs);
         if (!encoded) {
             proto_encode(r->rev, &msg, first);
@@ -668,6 +741,7 @@ static int setup(run *r, uint64_t seed) {
     p->rev = r->rev;
     p->seed = seed;
     p->nprocs = s->nprocs;
+    p->stderr_model = scn_script_sets_frame_bytes(s);
     if (!(p->scenario_path = mem_strdup(s->path)) || !(p->proc_names = mem_calloc(nz(s->nprocs), sizeof *p->proc_names)) ||
         !(p->sim_pid = mem_calloc(nz(s->nprocs), sizeof *p->sim_pid)) ||
         !(r->procs = mem_calloc(nz(s->nprocs), sizeof *r->procs)))
@@ -705,6 +779,7 @@ static int setup(run *r, uint64_t seed) {
     ledger_config cfg = {.rev = r->rev, .is_dead = scnr_is_dead, .dead_ctx = r, .dialect = r->o->dialect};
     if (!(r->led = ledger_new(&cfg)))
         return -1;
+    scnr_emit_default(r);
     return 0;
 }
 
@@ -723,6 +798,7 @@ int scn_run(const scn_script *s, const scn_run_opts *o, plan *out, scn_run_info 
     r.p = out;
     r.info = info;
     r.next_kernel_id = 1;
+    r.raw_open = -1;
     memset(out, 0, sizeof *out);
     if (info)
         memset(info, 0, sizeof *info);

@@ -52,6 +52,11 @@ void scnr_client_set(run *r, run_proc *pr, const scn_client *c) {
     if (k->kernel_load == SCN_AUTO)
         k->kernel_load = SCN_LOAD_ONCE;
     pr->free_filter = k->reports == SCN_OFF || k->frees != SCN_DEVS_ALL;
+    unsigned fb = scn_client_frame_bytes(k->frame_bytes);
+    unsigned wire = fb && fb != r->ri->frame_size ? fb : 0;
+    if (wire != pr->wire_fs && r->raw_open == pr->index) /* a new struct: a new connection */
+        scnr_raw_settle(r);
+    pr->wire_fs = wire;
 }
 
 static void filter_devices(int mode, const uint64_t in[NDEVWORDS], uint64_t out[NDEVWORDS]) {
@@ -92,6 +97,12 @@ static int send_per_device(run *r, run_proc *pr, const scn_stmt *st, const run_m
             if (scnr_frame_limit(r, st) < 0)
                 return -2;
             msgs[i].device_id = d;
+            if (pr->wire_fs) {
+                int rc = scnr_raw_send(r, pr, st, &msgs[i]);
+                if (rc < 0)
+                    return rc;
+                continue;
+            }
             uint8_t *f = scnr_digest_slot(r, fs);
             if (i < TEMPLATE_MAX) {
                 memcpy(f, tmpl[i], fs);
@@ -274,7 +285,7 @@ int scnr_exec_dump_kernels(run *r, run_proc *pr, const scn_stmt *st) {
     scnr_capture cap = {&k->expected, 1};
     ledger_set_emit(r->led, scnr_capture_line, &cap);
     int rc = scnr_send_frame(r, pr, st, &m, PLAN_SEND, -1);
-    ledger_set_emit(r->led, NULL, NULL);
+    scnr_emit_default(r);
     if (rc < 0)
         return rc;
     k->step = r->o->keep_steps && p->nsteps ? (long)p->nsteps - 1 : -1;

@@ -65,7 +65,7 @@ int scnr_exec_dump(run *r, run_proc *pr, const scn_stmt *st) {
         ledger_set_emit(r->led, scnr_capture_line, &cap);
     rc = scnr_send_frame(r, pr, st, &m, PLAN_DUMP, (int)(p->ndumps - 1));
     if (r->o->expected_text)
-        ledger_set_emit(r->led, NULL, NULL);
+        scnr_emit_default(r);
     if (rc < 0)
         return rc;
     if (sbuf_failed(&d->expected))

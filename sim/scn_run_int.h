@@ -19,6 +19,7 @@
 
 #include "alloc.h"
 #include "evq.h"
+#include "framing.h"
 #include "ledger.h"
 #include "rng.h"
 #include "scn_run.h"
@@ -88,6 +89,8 @@ typedef struct {
     run_frame stack[SCN_MAX_DEPTH + 1];
     int depth;
     rng sizes, times;
+    unsigned wire_fs;   /* client frame_bytes= when it differs from the server's frame, else 0 */
+    framing fr;         /* the server's reading of its connection while raw_open names it */
 } run_proc;
 
 typedef struct {
@@ -110,6 +113,7 @@ typedef struct {
     size_t cap_kdumps;
     size_t cap_steps, cap_dumps;
     uint64_t touched[NDEVWORDS]; /* devices that ever got a frame (timeline after cleanup) */
+    int raw_open;        /* process whose misframed connection holds unsettled bytes, -1 none */
     char msg[768];
 } run;
 
@@ -172,6 +176,14 @@ void scnr_mesh_free(run_mesh *m);
 int scnr_free_buffer(run *r, run_proc *pr, const scn_stmt *st, run_buf *b);
 
 uint8_t *scnr_digest_slot(run *r, size_t n);
+/* A frame of a process whose client struct differs from the server's (pr->wire_fs): its
+ * bytes in the client's layout go through the server's framing (sim/framing.h). */
+int scnr_raw_send(run *r, run_proc *pr, const scn_stmt *st, proto_msg *m);
+/* The harness ends the misframed connection of r->raw_open (the server drops a partial
+ * frame); a later frame of that process opens a new one. */
+void scnr_raw_settle(run *r);
+/* The ledger's output callback outside dumps: the stderr lines when plan.stderr_model. */
+void scnr_emit_default(run *r);
 int scnr_frame_limit(run *r, const scn_stmt *st);
 int scnr_apply_frame(run *r, run_proc *pr, const scn_stmt *st, const proto_msg *m, plan_kind kind, int dump);
 
