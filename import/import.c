@@ -706,6 +706,7 @@ static void on_classified(imp *x, const srvline *sp, const char *line, size_t le
     case SRVLINE_KERNEL_LOAD:
     case SRVLINE_KERNEL_UNLOAD:
         r->cb_kernel_lines++;
+        imp_tl_cbk(x, &s);
         return;
     case SRVLINE_STATS_HEADER:
         r->stats_blocks++;

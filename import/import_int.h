@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     uint64_t v[4];
     int seen;
+    uint64_t cbk[2]; /* CB and kernel totals from the v144 lines, bytes */
 } tl_last;
 
 typedef struct {
@@ -114,6 +115,7 @@ void imp_enh_df_line(imp *x, const srvline *s);
 
 /* Timeline rows for one device / every device seen (no-ops unless want_timeline). */
 void imp_tl_device(imp *x, int32_t dev);
+void imp_tl_cbk(imp *x, const srvline *s); /* a v144 CB/kernel line: `#cbk` when a total changed */
 void imp_tl_all_devices(imp *x);
 
 #endif

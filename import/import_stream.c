@@ -8,7 +8,9 @@
 #include "import_int.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mem.h"
@@ -149,6 +151,30 @@ void imp_tl_device(imp *x, int32_t dev) {
     t->seen = 1;
     sbuf_printf(&x->r->timeline_rows, "%zu\t%d\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n",
                 x->line, (int)dev, v[0], v[1], v[2], v[3]);
+}
+
+/* A v144 CB or kernel line: its "(Total: «MB» MB)" is the device's cb_allocated or
+ * kernel_allocated after the message; written as a `#cbk` line when it changed. The bytes are
+ * recovered from the printed MB (6 significant digits), so they are exact only while the
+ * total has few significant bytes (e.g. 12288 -> 0.0117188 -> 12288). */
+void imp_tl_cbk(imp *x, const srvline *s) {
+    int32_t dev = s->device_id;
+    if (!x->o->want_timeline || dev < 0 || dev >= x->max_devices || s->num2.len == 0 || s->num2.len > 63)
+        return;
+    char num[64];
+    memcpy(num, s->num2.ptr, s->num2.len);
+    num[s->num2.len] = '\0';
+    char *end;
+    double mb = strtod(num, &end);
+    if (end == num || mb < 0 || mb > 1.7e13)
+        return;
+    tl_last *t = &x->last[dev];
+    int kernel = s->kind == SRVLINE_KERNEL_LOAD || s->kind == SRVLINE_KERNEL_UNLOAD;
+    uint64_t bytes = (uint64_t)llround(mb * 1048576.0);
+    if (t->cbk[kernel] == bytes)
+        return;
+    t->cbk[kernel] = bytes;
+    sbuf_printf(&x->r->timeline_rows, "#cbk %zu %d %" PRIu64 " %" PRIu64 "\n", x->line, (int)dev, t->cbk[0], t->cbk[1]);
 }
 
 void imp_tl_all_devices(imp *x) {

@@ -856,6 +856,26 @@ START_TEST(replay_gives_the_same_dump) {
     replay_and_compare(DATA "seed_trace.log");
     replay_and_compare(DATA "seed_trace_v144.log");
 }
+
+/* tests/data/import/cbk_v144.log, hand-written from tracking-stories.md §2.3: CB and kernel
+ * totals become `#cbk LINE DEVICE CB KERNEL` lines, bytes from the printed MB (0.0117188 MB =
+ * 12288, the Fabric kernel's 0.0546875 MB = 57344, 0.00390625 MB = 4096), one per change. */
+START_TEST(cbk_lines_from_a_v144_log) {
+    import_opts o = {0};
+    o.want_timeline = 1;
+    import_result r;
+    import_path(DATA "cbk_v144.log", &o, &r);
+    const char *rows = sbuf_str(&r.timeline_rows);
+    ck_assert_msg(strstr(rows, "4\t0\t4096\t0\t0\t0\n"
+                               "#cbk 5 0 12288 0\n"
+                               "#cbk 6 0 12288 57344\n"
+                               "#cbk 7 1 4096 0\n"
+                               "#cbk 8 0 0 57344\n"
+                               "#cbk 9 0 0 0\n") != NULL,
+                  "%s", rows);
+    import_result_release(&r);
+}
+END_TEST
 END_TEST
 
 static Suite *import_suite(void) {
@@ -880,9 +900,11 @@ static Suite *import_suite(void) {
     tcase_add_test(tc, large_log);
     tcase_add_test(tc, command_exit_status);
     tcase_add_test(tc, replay_gives_the_same_dump);
+    tcase_add_test(tc, cbk_lines_from_a_v144_log);
     suite_add_tcase(s, tc);
     return s;
 }
+
 
 int main(void) {
     SRunner *sr = srunner_create(import_suite());
