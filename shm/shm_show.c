@@ -42,13 +42,14 @@ static int region_chip(const shms_file *f) {
     return d >= 0 ? d : 0;
 }
 
+/* Region names are up to 37 characters: "tt_device_" + a 64-bit id (20 digits) + "_memory". */
 void shmv_chip_header(sbuf *out) {
-    sbuf_printf(out, "%-28s %-6s %4s %-30s %-30s %5s %5s  %s\n", "Region", "Layout", "Dev", "DRAM", "L1", "Procs",
+    sbuf_printf(out, "%-37s %-6s %4s %-30s %-30s %5s %5s  %s\n", "Region", "Layout", "Dev", "DRAM", "L1", "Procs",
                 "Live", "State");
 }
 
 void shmv_process_header(sbuf *out) {
-    sbuf_printf(out, "%-28s %4s %8s %-15s %9s %9s %9s %9s %9s  %s\n", "Region", "Dev", "PID", "Process", "DRAM", "L1",
+    sbuf_printf(out, "%-37s %4s %8s %-15s %9s %9s %9s %9s %9s  %s\n", "Region", "Dev", "PID", "Process", "DRAM", "L1",
                 "L1 Small", "Trace", "CB", "State");
 }
 
@@ -68,7 +69,7 @@ void shmv_chip_row(const shms_file *f, const shmv_options *opt, sbuf *out) {
         alive += g->processes[s].pid > 0 && live(opt, g->processes[s].pid) != SHMM_PID_DEAD;
     }
     const char *state = f->layout == SHML_V4 ? init_text(g->init_state) : "-";
-    sbuf_printf(out, "%-28s %-6s %4" PRId32 " %-30s %-30s %5d %5d  %s%s\n", f->name, lay, (int32_t)g->device_id, d, l,
+    sbuf_printf(out, "%-37s %-6s %4" PRId32 " %-30s %-30s %5d %5d  %s%s\n", f->name, lay, (int32_t)g->device_id, d, l,
                 occ, alive, state, f->size_matches ? "" : " (resized)");
 }
 
@@ -95,7 +96,7 @@ int shmv_process_rows(const shms_file *f, const shmv_options *opt, sbuf *out) {
         shms_slot_name(p, name, sizeof name);
         if (strlen(name) > 15)
             memcpy(name + 12, "...", 4);
-        sbuf_printf(out, "%-28s %4" PRId32 " %8" PRId32 " %-15s %9s %9s %9s %9s %9s  %s\n", f->name,
+        sbuf_printf(out, "%-37s %4" PRId32 " %8" PRId32 " %-15s %9s %9s %9s %9s %9s  %s\n", f->name,
                     (int32_t)g->device_id, p->pid, name, shms_bytes(p->counters[SHML_CTR_DRAM], b[0], 32),
                     shms_bytes(p->counters[SHML_CTR_L1], b[1], 32), shms_bytes(p->counters[SHML_CTR_L1_SMALL], b[2], 32),
                     shms_bytes(p->counters[SHML_CTR_TRACE], b[3], 32), shms_bytes(p->counters[SHML_CTR_CB], b[4], 32),
