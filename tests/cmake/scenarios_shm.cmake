@@ -2,7 +2,7 @@
 # mesh forced to layouts v1-K, v2b and v4, runs with real stand-in processes writing region
 # files in a private directory; each check point is compared with the writer model byte for
 # byte and the rendering with the golden scenarios/NAME.shm-LAYOUT.golden. The `both` tests
-# (v4) run the socket transport against allocsim-server at the same time, with the same
+# (every layout too) run the socket transport against allocsim-server at the same time, with the same
 # stand-in processes (their pids in the frames and in the region slots).
 file(GLOB SHM_SCENARIOS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/scenarios/*.scn)
 foreach(scn ${SHM_SCENARIOS})
@@ -10,11 +10,23 @@ foreach(scn ${SHM_SCENARIOS})
   foreach(layout v1-K v2b v4)
     add_test(NAME shm_${name}_${layout}
              COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --transport shm --shm-layout ${layout} -q)
-    set_tests_properties(shm_${name}_${layout} PROPERTIES TIMEOUT 60)
+    add_test(NAME shm_both_${name}_${layout}
+             COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --transport both --shm-layout ${layout} -q)
+    set_tests_properties(shm_${name}_${layout} shm_both_${name}_${layout} PROPERTIES TIMEOUT 120)
   endforeach()
-  add_test(NAME shm_both_${name}
-           COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --transport both --shm-layout v4 -q)
-  set_tests_properties(shm_both_${name} PROPERTIES TIMEOUT 120)
+endforeach()
+# The story library (scenarios/stories/) in both transports and every layout: no region goldens,
+# but every check point is still compared with the writer model byte for byte.
+file(GLOB SHM_LIBRARY_STORIES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/scenarios/stories/*.scn)
+foreach(scn ${SHM_LIBRARY_STORIES})
+  get_filename_component(name ${scn} NAME_WE)
+  foreach(layout v1-K v2b v4)
+    foreach(transport shm both)
+      add_test(NAME shm_${transport}_story_${name}_${layout}
+               COMMAND ${ALLOCSIM_BIN}/allocsim run ${scn} --transport ${transport} --shm-layout ${layout} --no-golden -q)
+      set_tests_properties(shm_${transport}_story_${name}_${layout} PROPERTIES TIMEOUT 120)
+    endforeach()
+  endforeach()
 endforeach()
 # The dry run prints the model's regions; the socket transport's dry run stays byte-identical.
 add_test(NAME shm_dry_seed
