@@ -34,3 +34,10 @@ add_test(NAME live_kernels_ages_ignored
 set_tests_properties(live_kernels_ages_ignored PROPERTIES TIMEOUT 60
   PASS_REGULAR_EXPRESSION "ok [0-9]+ - [^\n]*line 9: expect query: cb=393216, kernel=339968 \\(server's replies\\)\n(.*\n)*ok [0-9]+ - [^\n]*kernels 1 \\(line 10\\): model \\(ages not compared\\)"
   FAIL_REGULAR_EXPRESSION "not ok")
+# Canary for the stderr check of a misframed client (S9): a server whose stderr says type 9
+# where the model says type 7 must fail that check, naming both lines.
+add_test(NAME live_stderr_canary
+         COMMAND ${ALLOCSIM_BIN}/allocsim run ${CMAKE_SOURCE_DIR}/scenarios/stories/s9_struct_size_bug.scn --no-golden
+                 --server "sh ${CMAKE_SOURCE_DIR}/tests/data/faults/stderr_rewrite.sh --protocol v144")
+set_tests_properties(live_stderr_canary PROPERTIES TIMEOUT 60 ENVIRONMENT "ALLOCSIM_BIN=${ALLOCSIM_BIN}"
+  PASS_REGULAR_EXPRESSION "FAIL [^\n]*: server stderr matches model \\(2 lines\\)\n    expected, not printed: Unknown message type: 7\n    printed, not expected: Unknown message type: 9\n")
