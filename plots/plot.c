@@ -298,7 +298,7 @@ hit:
 /* ---- script settings --------------------------------------------------------------------- */
 
 /* A gnuplot double-quoted string literal. */
-static void plot_put_gpstr(sbuf *b, const char *s)
+void plot_put_gpstr(sbuf *b, const char *s)
 {
     sbuf_putc(b, '"');
     for (; *s; s++) {
@@ -600,6 +600,8 @@ static int plot_write_settings(const plot_timeline *tl, const plot_layout *L,
                 nlabels ? sbuf_str(&labels_t) : "0");
     sbuf_printf(b, "array plabel_text[%d] = [%s]\n", nlabels ? nlabels : 1,
                 nlabels ? sbuf_str(&labels_s) : "\"\"");
+    if (tl->procs)
+        plot_proc_settings(tl, L->dev, L->ndev, b);
     sbuf_puts(b, "# ---- end of settings ----\n");
     sbuf_release(&labels_t);
     sbuf_release(&labels_s);
@@ -731,6 +733,9 @@ static int plot_write_data(const plot_timeline *tl, const plot_layout *L, size_t
         }
         mem_free(pts);
     }
+    if (!bad && tl->procs &&
+        plot_proc_data(tl, L->dev, L->ndev, L->t_begin, L->t_end, max_points, f, err, errlen) != 0)
+        bad = 1;
     if (ferror(f))
         bad = 2;
     if (fclose(f) != 0)
@@ -741,9 +746,9 @@ static int plot_write_data(const plot_timeline *tl, const plot_layout *L, size_t
 }
 
 /* A timeline with CB and kernel series gets the overlay timeline_cbk.gp (beside the template)
- * inside the panel loop, before its closing brace: timelines without them keep the template's
- * script unchanged. */
-static int plot_insert_cbk(const char *tpl_path, sbuf *script, char *err, size_t errlen)
+ * inside the panel loop, before its closing brace, and one with per-process series
+ * timeline_proc.gp after it: timelines without them keep the template's script unchanged. */
+static int plot_insert_overlay(const char *tpl_path, const char *file, sbuf *script, char *err, size_t errlen)
 {
     static const char anchor[] = "\n}\nunset multiplot";
     const char *slash = strrchr(tpl_path, '/'), *s = sbuf_str(script), *at = NULL, *m;
@@ -752,7 +757,7 @@ static int plot_insert_cbk(const char *tpl_path, sbuf *script, char *err, size_t
     size_t n;
     FILE *f;
     int rc = -1;
-    sbuf_printf(&path, "%.*stimeline_cbk.gp", slash ? (int)(slash - tpl_path + 1) : 0, tpl_path);
+    sbuf_printf(&path, "%.*s%s", slash ? (int)(slash - tpl_path + 1) : 0, tpl_path, file);
     for (m = strstr(s, anchor); m; m = strstr(m + 1, anchor))
         at = m;
     if (!(f = fopen(sbuf_str(&path), "rb"))) {
@@ -1002,7 +1007,9 @@ int plot_render(const char *tsv_path, const plot_opts *opts, char *err, size_t e
     }
     if (plot_fill_template(tpl, sbuf_str(&settings), &script, err, errlen) != 0)
         goto done;
-    if (tl.has_cbk && plot_insert_cbk(tpl, &script, err, errlen) != 0)
+    if (tl.has_cbk && plot_insert_overlay(tpl, "timeline_cbk.gp", &script, err, errlen) != 0)
+        goto done;
+    if (tl.procs && plot_insert_overlay(tpl, "timeline_proc.gp", &script, err, errlen) != 0)
         goto done;
     if (plot_write_data(&tl, &L, max_points, data_path, err, errlen) != 0)
         goto done;

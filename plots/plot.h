@@ -51,6 +51,7 @@ typedef struct {
     uint8_t *has_capacity;     /* owned, per device: a #capacity line was seen */
     uint8_t *has_rows;         /* owned, per device: at least one data row */
     int has_cbk;               /* a `#cbk` (or `#shm-cb`) line was seen: CB and kernel series */
+    struct plot_procs *procs;  /* owned; per-process series (`#shm-process` lines), NULL if none */
 } plot_timeline;
 
 /* One point of a panel's series: the state of every region from `time` on. */

@@ -144,6 +144,7 @@ void plot_timeline_release(plot_timeline *tl)
     mem_free(tl->capacity);
     mem_free(tl->has_capacity);
     mem_free(tl->has_rows);
+    plot_proc_release(tl->procs);
     memset(tl, 0, sizeof *tl);
 }
 
@@ -430,6 +431,11 @@ int plot_timeline_parse(const char *text, size_t len, const char *name, plot_tim
             continue;
         if ((llen > 5 && memcmp(line, "#cbk ", 5) == 0) || (llen > 8 && memcmp(line, "#shm-cb ", 8) == 0)) {
             if (plot_parse_cbk(&p, &tl, line, llen, &row_cap, &last_time, line[1] == 's') != 0)
+                goto fail;
+            continue;
+        }
+        if (llen > 13 && memcmp(line, "#shm-process ", 13) == 0) {
+            if (plot_proc_parse(&tl, p.name, p.line, line, llen, err, errlen) != 0)
                 goto fail;
             continue;
         }

@@ -101,3 +101,14 @@ allocsim_shm_test(shm_fuzz_v4c_safe "^shm fuzz: seed 1, ${SHM_SAFE_RUNS} schedul
   "\"$A\" fuzz --target shm --seed 1 --runs ${SHM_SAFE_RUNS} --safe --out \"$T/safe\" --quiet; echo \"exit $?\"")
 allocsim_shm_test(shm_fuzz_deterministic "^same\n$"
   "\"$A\" fuzz --target shm --seed 5 --runs ${SHM_DET_RUNS} --shm-layout v2b --out \"$T/det1\" --quiet >/dev/null; \"$A\" fuzz --target shm --seed 5 --runs ${SHM_DET_RUNS} --shm-layout v2b --out \"$T/det2\" --quiet >/dev/null; for f in \"$T/det1\"/*; do sed '/^# .*: [0-9]* is not running/d;/^# processes\\[/d' \"$f\" > \"$T/a\"; sed '/^# .*: [0-9]* is not running/d;/^# processes\\[/d' \"$T/det2/$(basename \"$f\")\" > \"$T/b\"; cmp -s \"$T/a\" \"$T/b\" || { echo differ $f; exit 1; }; done; echo same")
+
+# Per-process series in plots (docs/plots.md): tests/data/plot/procs.tsv is hand-built. Device 0
+# has 9 processes, so 7 get a line, ranked by peak (pid 19 peaks at 1000 + 10000 TRACE = 11000
+# at 200 and so ranks first), and pids 17 and 18 share the 8th, "2 more processes (sum)":
+# 3000 + 2000 = 5000; pid 11's `-` line at 300 ends it at 0. On device 1 pid 500 is recycled:
+# python3 (4096 DRAM) ends at 250 and pytest (2048 L1) is a second series. The last row is
+# t_end = 300 + 300/50 + 1 = 307. gnuplot is not run (ALLOCSIM_GNUPLOT empty), so the data and
+# script stay; a bad #shm-process line is an error naming its column.
+allocsim_shm_test(plot_shm_process_series
+  "# processes of panel 0: device 0, 9 processes, 8 columns\n0\t0\t0\t0\t0\t0\t0\t0\t0\n100\t1000\t9000\t8000\t7000\t6000\t5000\t4000\t5000\n200\t11000\t9000\t8000\t7000\t6000\t5000\t4000\t5000\n300\t11000\t0\t8000\t7000\t6000\t5000\t4000\t5000\n307\t11000\t0\t8000\t7000\t6000\t5000\t4000\t5000\n\n\n# processes of panel 1: device 1, 2 processes, 2 columns\n0\t0\t0\n150\t4096\t0\n250\t0\t2048\n307\t0\t2048\n---\narray proc_n\\[2\\] = \\[8, 2\\]\narray proc_other\\[2\\] = \\[1, 0\\]\narray proc_title\\[16\\] = \\[\"pid 19 nineteen\", \"pid 11 eleven\", \"pid 12 twelve\", \"pid 13 thirteen\", \"pid 14 fourteen\", \"pid 15 fifteen\", \"pid 16 sixteen\", \"2 more processes \\(sum\\)\", \"pid 500 python3\", \"pid 500 pytest\", \"\", \"\", \"\", \"\", \"\", \"\"\\]\ntimeline_proc 1\n[^\n]*bad.tsv:3:18: expected pid, found \"x\"\nexit 2\n$"
+  "cd \"$T\" && ALLOCSIM_GNUPLOT= \"$A\" plot \"$S/tests/data/plot/procs.tsv\" -o procs.png >/dev/null 2>&1; sed -n '/# processes of panel 0/,$p' procs.data.tsv; echo ---; grep '^array proc_' procs.gp; echo \"timeline_proc $(grep -c 'timeline_proc.gp: per-process' procs.gp)\"; printf '#allocsim-timeline v1\\ntime\\tdevice\\tDRAM\\tL1\\tL1_SMALL\\tTRACE\\n#shm-process 1 0 x n 0 0 0 0 0\\n' > bad.tsv; \"$A\" plot bad.tsv -o bad.png 2>&1; echo \"exit $?\"")
