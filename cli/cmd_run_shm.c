@@ -177,6 +177,8 @@ int cmd_shm_override_layout(scn_script *s, const char *name, char *err, size_t e
         c->shm_sub = (uint8_t)sub;
         /* options of another layout no longer apply: back to the new layout's defaults */
         c->shm_l1a_padding = c->shm_version_check = c->shm_claim_cas = c->shm_idle_reset = 0;
+        c->shm_cb_update = c->shm_cb_era = c->shm_cb_rate_limit_set = 0;
+        c->shm_cb_rate_limit_ns = 0;
     }
     return 0;
 }

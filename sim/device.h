@@ -49,6 +49,10 @@ typedef struct {
     uint8_t shm_version_check;  /* v2/v3 EEXIST version check: 0 default (on), 1 on, 2 off */
     uint8_t shm_claim_cas;      /* v2/v3 slot claim by CAS: 0 default (on), 1 on, 2 off */
     uint8_t shm_idle_reset;     /* v4b/v4c reset_aggregates_if_idle: 0 sub-variant's default, 1 on, 2 off */
+    uint8_t shm_cb_update;      /* v4a/v4b/v4c update_from_allocator: 0 sub-variant's default, 1 absolute, 2 delta */
+    uint8_t shm_cb_era;         /* v1-K CB/kernel frames: 0/1 records (era G2), 2 update_from_allocator (era C) */
+    uint8_t shm_cb_rate_limit_set; /* 1: shm_cb_rate_limit_ns replaces the 100 ms of the absolute variant */
+    uint64_t shm_cb_rate_limit_ns; /* absolute update_from_allocator's interval; 0 = no limit */
 } dev_config;
 
 typedef struct {

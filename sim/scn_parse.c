@@ -66,7 +66,8 @@ static int parse_mesh_option(parser *ps, dev_config *cfg) {
         return scnp_expected(ps, "a mesh option (trace_region_size, l1_small_size, dram_banks, dram_bank_size, "
                             "dram_alignment, l1_alignment, l1_size, l1_banks, l1_unreserved_base, profiler, "
                             "profiler_cores, order, devices, kernel_size, eth_cores, dispatch_cores, shm_layout, "
-                            "shm_per_pid, shm_region_size, shm_version_check, shm_claim, shm_idle_reset) or as NAME");
+                            "shm_per_pid, shm_region_size, shm_version_check, shm_claim, shm_idle_reset, shm_cb_update, "
+                            "shm_cb_rate_limit, shm_cb_era) or as NAME");
     scnp_lex(ps);
     if (!scnp_tok_punct(ps, '='))
         return scnp_expected(ps, "'='");

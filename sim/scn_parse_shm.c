@@ -6,6 +6,11 @@
  * option that does not apply to the layout chosen on the same line (shm_idle_reset on a
  * v2b mesh, shm_region_size outside v1-A...) is an error located at the option, checked
  * once the whole line is read so the order of the options does not matter.
+ *
+ * The CB-accounting options (docs/shm-transport.md, "CB accounting options") choose where the
+ * spec leaves room or several eras share a layout: shm_cb_update (absolute or delta
+ * update_from_allocator on v4a/v4b/v4c), shm_cb_rate_limit (the absolute variant's interval)
+ * and shm_cb_era (v1-K: era G2's one record per CB, or era C's update_from_allocator).
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,10 +19,22 @@
 #include "shm_layout.h"
 #include "shm_model.h"
 
-enum { OPT_LAYOUT = 0, OPT_PER_PID, OPT_REGION_SIZE, OPT_VERSION_CHECK, OPT_CLAIM, OPT_IDLE_RESET, OPT_COUNT };
+enum {
+    OPT_LAYOUT = 0,
+    OPT_PER_PID,
+    OPT_REGION_SIZE,
+    OPT_VERSION_CHECK,
+    OPT_CLAIM,
+    OPT_IDLE_RESET,
+    OPT_CB_UPDATE,
+    OPT_CB_RATE_LIMIT,
+    OPT_CB_ERA,
+    OPT_COUNT
+};
 
-static const char *const opt_keys[OPT_COUNT] = {"shm_layout",        "shm_per_pid", "shm_region_size",
-                                                "shm_version_check", "shm_claim",   "shm_idle_reset"};
+static const char *const opt_keys[OPT_COUNT] = {
+    "shm_layout",     "shm_per_pid",   "shm_region_size",   "shm_version_check", "shm_claim",
+    "shm_idle_reset", "shm_cb_update", "shm_cb_rate_limit", "shm_cb_era"};
 
 #define LAYOUT_NAMES "v1-K, v1-N, v1-A, v2a, v2b, v3, v4, v4a, v4b or v4c"
 
@@ -85,6 +102,28 @@ int scnp_parse_mesh_shm_option(parser *ps, dev_config *cfg, scnp_shm_cols *cols)
         return take_on_off(ps, "on", "off", &cfg->shm_version_check);
     case OPT_CLAIM:
         return take_on_off(ps, "cas", "plain", &cfg->shm_claim_cas);
+    case OPT_CB_UPDATE:
+        return take_on_off(ps, "absolute", "delta", &cfg->shm_cb_update);
+    case OPT_CB_ERA:
+        return take_on_off(ps, "records", "update", &cfg->shm_cb_era);
+    case OPT_CB_RATE_LIMIT: {
+        cfg->shm_cb_rate_limit_set = 1;
+        if (scnp_tok_is(ps, "off")) { /* no limit: every update goes through */
+            cfg->shm_cb_rate_limit_ns = 0;
+            scnp_lex(ps);
+            return 0;
+        }
+        scn_range r;
+        int col = ps->tok.col;
+        if (ps->tok.kind != TK_NUM)
+            return scnp_expected(ps, "a time with unit ns, us, ms or s, or off");
+        if (scnp_take_time_range(ps, &r) < 0)
+            return -1;
+        if (r.hi != r.lo)
+            return scnp_fail_at(ps, ps->line, col, "expected one shm_cb_rate_limit time, found a range");
+        cfg->shm_cb_rate_limit_ns = r.lo;
+        return 0;
+    }
     default:
         return take_on_off(ps, "on", "off", &cfg->shm_idle_reset);
     }
@@ -96,19 +135,28 @@ int scnp_check_mesh_shm(parser *ps, const dev_config *cfg, const scnp_shm_cols *
     const char *lname = shml_version_get(v)->name;
     char full[8];
     snprintf(full, sizeof full, "%s%s", lname, sub == SHMM_SUB_V4A ? "a" : sub == SHMM_SUB_V4B ? "b" : sub == SHMM_SUB_V4C ? "c" : "");
+    /* The mesh's update_from_allocator: none in v1-K's records era (G2); otherwise absolute
+     * (the only one before v4, v4a) or delta (v4b, v4c) unless shm_cb_update says. */
+    int cb_updates = v != SHML_L1K || cfg->shm_cb_era == 2;
+    int cb_absolute = cfg->shm_cb_update ? cfg->shm_cb_update == 1 : !(sub == SHMM_SUB_V4B || sub == SHMM_SUB_V4C);
     struct {
         int opt, applies;
         const char *where;
     } rules[] = {
-        {OPT_REGION_SIZE, v == SHML_L1A, "v1-A"},
-        {OPT_VERSION_CHECK, v == SHML_V2A || v == SHML_V2B || v == SHML_V3, "v2a, v2b and v3"},
-        {OPT_CLAIM, v == SHML_V2A || v == SHML_V2B || v == SHML_V3, "v2a, v2b and v3"},
-        {OPT_IDLE_RESET, sub == SHMM_SUB_V4B || sub == SHMM_SUB_V4C, "v4b and v4c"},
+        {OPT_REGION_SIZE, v == SHML_L1A, "v1-A only"},
+        {OPT_VERSION_CHECK, v == SHML_V2A || v == SHML_V2B || v == SHML_V3, "v2a, v2b and v3 only"},
+        {OPT_CLAIM, v == SHML_V2A || v == SHML_V2B || v == SHML_V3, "v2a, v2b and v3 only"},
+        {OPT_IDLE_RESET, sub == SHMM_SUB_V4B || sub == SHMM_SUB_V4C, "v4b and v4c only"},
+        {OPT_CB_UPDATE, v == SHML_V4, "v4a, v4b and v4c only"},
+        {OPT_CB_ERA, v == SHML_L1K, "v1-K only"},
+        {OPT_CB_RATE_LIMIT, cb_updates && cb_absolute,
+         "the absolute update_from_allocator only: v1-N, v1-A, v2a, v2b, v3, v4a, v1-K with shm_cb_era=update, "
+         "v4b and v4c with shm_cb_update=absolute"},
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (cols->col[rules[i].opt] && !rules[i].applies)
             return scnp_fail_at(ps, ps->line, cols->col[rules[i].opt],
-                                "expected an option of SHM layout %s, found %s (it applies to %s only)", full,
+                                "expected an option of SHM layout %s, found %s (it applies to %s)", full,
                                 opt_keys[rules[i].opt], rules[i].where);
     return 0;
 }

@@ -141,7 +141,7 @@ int scnp_parse_mesh_kernel_option(parser *ps, scn_mesh *m);
 /* scn_parse_shm.c: the SHM mesh options. parse returns 1 if the token is not one (nothing
  * consumed), 0 when read, -1 on error; check reports an option the layout does not take. */
 typedef struct {
-    int col[8]; /* column of each SHM option written on the mesh line, 0 when absent */
+    int col[12]; /* column of each SHM option written on the mesh line, 0 when absent */
 } scnp_shm_cols;
 int scnp_parse_mesh_shm_option(parser *ps, dev_config *cfg, scnp_shm_cols *cols);
 int scnp_check_mesh_shm(parser *ps, const dev_config *cfg, const scnp_shm_cols *cols);

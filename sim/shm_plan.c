@@ -28,6 +28,15 @@ void shmp_config_of(const dev_config *cfg, shmm_config *out) {
         out->v23_claim_cas = cfg->shm_claim_cas == 1;
     if (cfg->shm_idle_reset)
         out->idle_reset = cfg->shm_idle_reset == 1;
+    if (cfg->shm_cb_update)
+        out->cb_update = cfg->shm_cb_update == 1 ? SHMM_CB_ABSOLUTE : SHMM_CB_DELTA;
+    if (cfg->shm_cb_rate_limit_set)
+        out->cb_rate_limit_ns = cfg->shm_cb_rate_limit_ns;
+}
+
+int shmp_cb_records(const dev_config *cfg) {
+    shml_version v = cfg->shm_layout ? (shml_version)(cfg->shm_layout - 1) : SHML_V4;
+    return v == SHML_L1K && cfg->shm_cb_era != 2;
 }
 
 /* A value from (seed, what, index) that does not depend on anything else. */
@@ -83,7 +92,7 @@ typedef struct {
     int *open_mesh;     /* [proc * nchips_cap + chip]: mesh + 1 when attached, else 0 */
     int nchips_cap;
     alloc_stack *stacks;
-    uint64_t *cb_bytes; /* [proc * DEV_MAX_DEVICES + device]: live CB bytes (layouts after v1-K) */
+    uint64_t *cb_bytes; /* [proc * DEV_MAX_DEVICES + device]: live CB bytes (update_from_allocator eras) */
 } deriv;
 
 static int chip_find_or_add(deriv *d, const dev_config *cfg, shml_version v, int32_t dev) {
@@ -175,7 +184,7 @@ static int stack_pop(alloc_stack *st, int32_t dev, uint64_t id, int want, uint64
     return -1;
 }
 
-/* A CB_ALLOC / CB_FREE frame (step i) on attached chip c in a layout after v1-K (§4.7, §5).
+/* A CB_ALLOC / CB_FREE frame (step i) on attached chip c in an update_from_allocator era (§4.7, §5).
  * The process's CB figure for the device (Device::get_total_cb_allocated(): the CBs of its
  * programs on that device) follows the frame: + the CB's size, - the size the matching
  * CB_ALLOC stored. TT-Metal publishes it once per program and device, after
@@ -247,18 +256,18 @@ static int derive_step(deriv *d, size_t i) {
             return push_op(d, SHMP_FREE, st->proc, c, mesh, size, type, i);
         }
         /* CBs and kernels (v144's CB_ALLOC ... KERNEL_UNLOAD): recorded per call only in the
-         * v1-K era that reported to the socket and to SHM at once (§5, G2: track_allocate_cb
+         * v1-K era that reported to the socket and to SHM at once (shmp_cb_records; §5, G2: track_allocate_cb
          * records CB `size`, track_kernel_load KERNEL `kernel_size x num_cores`, which is the
          * frame's size; an unload releases the first stored entry of that kernel). A CB_FREE
          * releases the CB it names (G2 frees every CB of the device at once; the same bytes
-         * once all are freed). Later eras record no kernels and publish CBs through
-         * update_from_allocator (§4.7): see cb_frame. */
+         * once all are freed). Later eras, and v1-K with shm_cb_era=update (era C / G3),
+         * record no kernels and publish CBs through update_from_allocator (§4.7): see cb_frame. */
         if (m->type == PROTO_CB_ALLOC || m->type == PROTO_KERNEL_LOAD || m->type == PROTO_CB_FREE ||
             m->type == PROTO_KERNEL_UNLOAD) {
             int c = attached_chip(d, st->proc, m->device_id, &mesh);
             if (c < 0)
                 return 0;
-            if (d->sp->cfgs[mesh].version != SHML_L1K)
+            if (!shmp_cb_records(&d->s->meshes[mesh].cfg))
                 return m->type == PROTO_CB_ALLOC || m->type == PROTO_CB_FREE ? cb_frame(d, i, c, mesh) : 0;
             int kind = m->type == PROTO_CB_ALLOC || m->type == PROTO_CB_FREE ? SHMP_TYPE_CB : SHMP_TYPE_KERNEL;
             if (m->type == PROTO_CB_ALLOC || m->type == PROTO_KERNEL_LOAD) {

@@ -8,7 +8,8 @@
  * the chip of its device_id with the per-device size and the type of the buffer (a FREE
  * frame carries only the id: the size and type are those of the same process's latest live
  * ALLOC of that id on that device), CB frames become records in v1-K (era G2) and, in later
- * layouts, one update_from_allocator per program and device carrying the process's live CB
+ * layouts (and v1-K with shm_cb_era=update, era C), one update_from_allocator per program and
+ * device carrying the process's live CB
  * bytes on that device (§4.7), PLAN_CLOSE detaches (the destructor at Device::close()),
  * CRASH and EXIT end the process without a destructor (TT-Metal's destructor runs only at
  * close). It then runs the writer model (shm_model) over a plain image of every region and
@@ -44,7 +45,8 @@ typedef struct {
 } shmp_chip;
 
 /* SHMP_CB_UPDATE: update_from_allocator(device, pid) after a program's CBs were allocated or
- * freed on the chip (layouts after v1-K, §4.7); size is the process's live CB bytes there. */
+ * freed on the chip (layouts after v1-K, and v1-K in era C: §4.7); size is the process's
+ * live CB bytes there. */
 typedef enum { SHMP_ATTACH = 0, SHMP_ALLOC, SHMP_FREE, SHMP_DETACH, SHMP_CB_UPDATE } shmp_kind;
 
 /* One SHM operation of one process. */
@@ -80,8 +82,14 @@ typedef struct {
     shmp_image final;      /* after the last step */
 } shm_plan;
 
-/* The writer build a mesh's options describe (shm_layout, shm_per_pid, ...). */
+/* The writer build a mesh's options describe (shm_layout, shm_per_pid, ..., shm_cb_update,
+ * shm_cb_rate_limit). */
 void shmp_config_of(const dev_config *cfg, shmm_config *out);
+
+/* 1 if a mesh's CB and kernel frames are one record each (v1-K in era G2, the default), 0 if
+ * CBs go through update_from_allocator and kernels are not recorded (every other layout, and
+ * v1-K with shm_cb_era=update: era C / G3). */
+int shmp_cb_records(const dev_config *cfg);
 
 /* The id in the region name of logical device `device` of a mesh (§3.1): v1 layouts a
  * composite id, v2+ a chip_unique_id, both drawn from the seed and the preset. */

@@ -150,7 +150,7 @@ START_TEST(errors_name_file_line_column_expected_and_found) {
     PARSE_ERR("mesh t3k trace_region=1\n",
               "t.scn:1:10: expected a mesh option (trace_region_size, l1_small_size, dram_banks, dram_bank_size, "
               "dram_alignment, l1_alignment, l1_size, l1_banks, l1_unreserved_base, profiler, profiler_cores, order, "
-              "devices, kernel_size, eth_cores, dispatch_cores, shm_layout, shm_per_pid, shm_region_size, shm_version_check, shm_claim, shm_idle_reset) or as NAME, found 'trace_region'");
+              "devices, kernel_size, eth_cores, dispatch_cores, shm_layout, shm_per_pid, shm_region_size, shm_version_check, shm_claim, shm_idle_reset, shm_cb_update, shm_cb_rate_limit, shm_cb_era) or as NAME, found 'trace_region'");
     PARSE_ERR("mesh t3k profiler=yes\n", "t.scn:1:19: expected on or off, found 'yes'");
     PARSE_ERR("protocol v99\n",
               "t.scn:1:10: expected a protocol revision (v72, v112, v112-hex, v144, v144-256), found 'v99'");

@@ -274,6 +274,51 @@ START_TEST(test_parse_errors_are_located) {
 }
 END_TEST
 
+/* The CB-accounting mesh options (docs/shm-transport.md) reach the writer build the model and
+ * the stand-ins run; without them every layout keeps its era's default. */
+static void cb_config_of(const char *mesh_line, shmm_config *out, int *records) {
+    char text[256], err[512];
+    snprintf(text, sizeof text, "%s\nprocess a\n  open\n", mesh_line);
+    scn_script *s = NULL;
+    ck_assert_msg(scn_parse(text, strlen(text), "t.scn", &s, err, sizeof err) == 0, "%s", err);
+    shmp_config_of(&s->meshes[0].cfg, out);
+    *records = shmp_cb_records(&s->meshes[0].cfg);
+    scn_script_free(s);
+}
+
+START_TEST(test_cb_options_reach_the_writer_config) {
+    shmm_config c;
+    int records;
+    cb_config_of("mesh n150 shm_layout=v1-K", &c, &records);
+    ck_assert_int_eq(records, 1); /* era G2 */
+    ck_assert_int_eq(c.cb_update, SHMM_CB_ABSOLUTE);
+    ck_assert_uint_eq(c.cb_rate_limit_ns, 100000000u);
+    cb_config_of("mesh n150 shm_layout=v1-K shm_cb_era=update shm_cb_rate_limit=250us", &c, &records);
+    ck_assert_int_eq(records, 0); /* era C */
+    ck_assert_uint_eq(c.cb_rate_limit_ns, 250000u);
+    cb_config_of("mesh n150 shm_layout=v1-K shm_cb_era=records", &c, &records);
+    ck_assert_int_eq(records, 1);
+    cb_config_of("mesh n150 shm_layout=v4b", &c, &records);
+    ck_assert_int_eq(c.cb_update, SHMM_CB_DELTA);
+    ck_assert_int_eq(records, 0);
+    cb_config_of("mesh n150 shm_cb_rate_limit=off shm_layout=v4b shm_cb_update=absolute", &c, &records);
+    ck_assert_int_eq(c.cb_update, SHMM_CB_ABSOLUTE);
+    ck_assert_uint_eq(c.cb_rate_limit_ns, 0u);
+    cb_config_of("mesh n150 shm_layout=v4a shm_cb_update=delta", &c, &records);
+    ck_assert_int_eq(c.cb_update, SHMM_CB_DELTA);
+    cb_config_of("mesh n150 shm_layout=v3 shm_cb_rate_limit=2s", &c, &records);
+    ck_assert_uint_eq(c.cb_rate_limit_ns, 2000000000u);
+    ck_assert_int_eq(c.cb_update, SHMM_CB_ABSOLUTE);
+    /* delta is unthrottled: a rate limit there is an error at the option */
+    scn_script *s = NULL;
+    char err[512];
+    const char *t = "mesh n150 shm_layout=v4a shm_cb_update=delta shm_cb_rate_limit=1ms\nprocess a\n  open\n";
+    ck_assert_int_ne(scn_parse(t, strlen(t), "t.scn", &s, err, sizeof err), 0);
+    ck_assert_msg(strncmp(err, "t.scn:1:46: expected an option of SHM layout v4a, found shm_cb_rate_limit (it applies "
+                               "to the absolute update_from_allocator only: ", 130) == 0, "%s", err);
+}
+END_TEST
+
 START_TEST(test_dir_errors_name_the_cause) {
     shmio_dir d;
     char err[512];
@@ -307,6 +352,7 @@ static Suite *shm_transport_suite(void) {
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_parse_errors_are_located);
+    tcase_add_test(tc, test_cb_options_reach_the_writer_config);
     tcase_add_test(tc, test_dir_errors_name_the_cause);
     suite_add_tcase(s, tc);
     return s;
