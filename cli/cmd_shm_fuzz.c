@@ -26,6 +26,7 @@
 #include "shm_io.h"
 
 #define SHMFZ_MAX_SIGS 128
+#define SHMFZ_SKIP 77 /* --replay: every reproducer needed what this machine refuses (CTest SKIP) */
 
 typedef struct {
     char sig[96];
@@ -41,10 +42,12 @@ static double secs_since(const struct timespec *t0) {
 
 static void shmfz_usage(FILE *f) {
     fprintf(f, "usage: allocsim fuzz --target shm --seed N [--runs N | --time DURATION] [--shm-layout LIST]\n"
-               "                     [--safe] [--max-ops N] [--out DIR] [--shm-dir DIR] [--quiet]\n"
+               "                     [--safe] [--no-pid-reuse] [--max-ops N] [--out DIR] [--shm-dir DIR] [--quiet]\n"
                "       allocsim fuzz --target shm --replay FILE.shmsched... [--shm-dir DIR]\n"
                "--shm-layout: all (default), mix, or a comma list of v1-K, v1-N, v1-A, v2a, v2b, v3, v4a, v4b, v4c.\n"
-               "--safe: v4c writers, the safe reader, kills only between operations (should find nothing).\n");
+               "--safe: v4c writers, the safe reader, kills only between operations (should find nothing).\n"
+               "--no-pid-reuse: never give a new process a dead one's pid (schedules as before pid reuse).\n"
+               "--replay exits 77 when every file was skipped (pid reuse without a private PID namespace).\n");
 }
 
 static int parse_duration(const char *s, double *out) {
@@ -70,7 +73,8 @@ static void print_kinds(const shmf_outcome *o, const char *prefix) {
 }
 
 static int replay(char **files, int n, const char *dir) {
-    int worst = 0;
+    int worst = 0, skipped = 0, probed = 0;
+    char why[256] = "";
     for (int i = 0; i < n; i++) {
         FILE *f = fopen(files[i], "rb");
         if (!f) {
@@ -92,6 +96,15 @@ static int replay(char **files, int n, const char *dir) {
             continue;
         }
         mem_free(buf);
+        if (shmf_uses_pid_reuse(&s)) {
+            if (!probed)
+                probed = shmf_pidns_probe(why, sizeof why) == 0 ? 1 : -1;
+            if (probed < 0) {
+                printf("%s: SKIP: pid reuse needs a private PID namespace: %s\n", files[i], why);
+                skipped++;
+                continue;
+            }
+        }
         shmf_outcome *o = mem_alloc(sizeof *o);
         if (!o || shmf_run_real(&s, dir, o, err, sizeof err) != 0) {
             fprintf(stderr, "allocsim fuzz: %s: %s\n", files[i], o ? err : "out of memory");
@@ -107,7 +120,7 @@ static int replay(char **files, int n, const char *dir) {
             worst = 1;
         mem_free(o);
     }
-    return worst;
+    return worst == 0 && skipped == n ? SHMFZ_SKIP : worst;
 }
 
 static int mkdir_p(const char *d) {
@@ -128,7 +141,7 @@ int cmd_fuzz_shm(int argc, char **argv) {
     int have_seed = 0, quiet = 0, nreplay = 0;
     double time_s = 0;
     const char *out = "fuzz-findings", *shm_dir = NULL;
-    shmf_gen_options go = {"all", 0, 14};
+    shmf_gen_options go = {"all", 0, 14, 1};
     char **rep = mem_calloc((size_t)argc + 1, sizeof *rep);
     if (!rep)
         return 2;
@@ -166,6 +179,8 @@ int cmd_fuzz_shm(int argc, char **argv) {
         } else if (!strcmp(a, "--shm-dir") && v) {
             shm_dir = v;
             i++;
+        } else if (!strcmp(a, "--no-pid-reuse")) {
+            go.pid_reuse = 0;
         } else if (!strcmp(a, "--safe")) {
             go.safe = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -211,6 +226,10 @@ int cmd_fuzz_shm(int argc, char **argv) {
         shmio_dir_close(&d);
         return 3;
     }
+    if (go.pid_reuse && !go.safe && shmf_pidns_probe(err, sizeof err) != 0) {
+        printf("shm fuzz: pid reuse skipped (no private PID namespace: %s)\n", err);
+        go.pid_reuse = 0;
+    }
     int nsigs = 0, rc = 0;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -245,7 +264,7 @@ int cmd_fuzz_shm(int argc, char **argv) {
             /* Minimise on the model (the real run is its exact replica), confirm for real. */
             shmf_schedule m = s;
             int before = m.nentries;
-            if (k < SHMF_K_MODEL)
+            if (k != SHMF_K_MODEL && k != SHMF_K_HARNESS)
                 shmf_minimise(&m, k);
             shmf_outcome *c = mem_alloc(sizeof *c);
             int confirmed = c && shmf_run_real(&m, d.path, c, err, sizeof err) == 0 && ((c->kinds >> k) & 1);

@@ -25,7 +25,8 @@ const char *shmf_kind_name(int kind) {
     if (kind >= 0 && kind < SHMC_KIND_COUNT)
         return shmc_kind_name((shmc_kind)kind);
     return kind == SHMF_K_SLOT_TWICE ? "slot-twice" : kind == SHMF_K_MODEL ? "model-mismatch"
-                                                  : kind == SHMF_K_HARNESS ? "harness" : "?";
+                                                  : kind == SHMF_K_HARNESS ? "harness"
+                                                  : kind == SHMF_K_INHERITED ? "slot-inherited" : "?";
 }
 
 static int kind_parse(const char *s) {
@@ -100,6 +101,83 @@ static void pick_build(rng *r, const shmf_gen_options *o, int proc, shmm_config 
     shmf_config_parse(all_builds[rng_below(r, NBUILDS)], out);
 }
 
+/* Pid reuse (shm-tracking.md §7.15), from a random stream of its own so that schedules without
+ * it stay what they were: one time in three, when a writer is gone and a process number is
+ * free, a new process of the same build gets that writer's pid. Its entries (attach, one or two
+ * records, sometimes a free) go in at a random place after the writer is gone. */
+static void add_pid_reuse(uint64_t seed, uint64_t n, shmf_schedule *s, const int *gone_at) {
+    static const uint64_t sizes[] = {4096, 8192, 65536};
+    static const uint8_t types[] = {SHML_TYPE_DRAM, SHML_TYPE_L1, SHML_TYPE_TRACE};
+    rng r;
+    int cand[SHMF_MAX_PROCS], nc = 0;
+    rng_init(&r, seed ^ 0x7069642d72657573ull, n);
+    if (rng_below(&r, 3) != 0 || s->nprocs >= SHMF_MAX_PROCS)
+        return;
+    for (int q = 0; q < s->nprocs; q++)
+        if (!s->procs[q].is_reader && gone_at[q] >= 0)
+            cand[nc++] = q;
+    if (nc == 0)
+        return;
+    int q = cand[rng_below(&r, (uint64_t)nc)], np = s->nprocs;
+    shmf_entry blk[4];
+    int nb = 0;
+    memset(blk, 0, sizeof blk);
+    blk[nb++].op = SHMF_ATTACH;
+    for (int k = 1 + (int)rng_below(&r, 2); k > 0; k--) {
+        blk[nb].op = SHMF_ALLOC;
+        blk[nb].size = sizes[rng_below(&r, 3)];
+        blk[nb++].type = types[rng_below(&r, 3)];
+    }
+    if (rng_below(&r, 2) == 0) {
+        blk[nb] = blk[nb - 1];
+        blk[nb++].op = SHMF_FREE;
+    }
+    if (s->nentries + nb > SHMF_MAX_ENTRIES)
+        return;
+    int pos = gone_at[q] + 1 + (int)rng_below(&r, (uint64_t)(s->nentries - gone_at[q]));
+    s->procs[np].cfg = s->procs[q].cfg;
+    s->procs[np].pid_from = (uint8_t)(q + 1);
+    s->nprocs++;
+    memmove(&s->e[pos + nb], &s->e[pos], (size_t)(s->nentries - pos) * sizeof s->e[0]);
+    for (int k = 0; k < nb; k++) {
+        blk[k].proc = (uint8_t)np;
+        s->e[pos + k] = blk[k];
+    }
+    s->nentries += nb;
+}
+
+int shmf_uses_pid_reuse(const shmf_schedule *s) {
+    for (int p = 0; p < s->nprocs; p++)
+        if (s->procs[p].pid_from)
+            return 1;
+    return 0;
+}
+
+int shmf_slot_inherited(const shmf_schedule *s, int p, const shmf_entry *e, int res_slot, const uint8_t *bytes,
+                        size_t size, char *detail, size_t dlen) {
+    const shmm_config *cfg = &s->procs[p].cfg;
+    shml_region *r = mem_alloc(sizeof *r);
+    int found = 0;
+    if (!r || res_slot < 0 || res_slot >= SHML_MAX_PROCESSES ||
+        shml_decode(cfg->version, bytes, size, SHML_DECODE_ANY_VERSION, r, NULL, 0) != 0) {
+        mem_free(r);
+        return 0;
+    }
+    uint64_t own = 0, held = 0;
+    if (e->op == SHMF_ALLOC && shml_counter_of_type(cfg->version, e->type) >= 0)
+        own = e->size;
+    for (int k = 0; k < SHML_CTR_COUNT; k++)
+        held += r->processes[res_slot].counters[k];
+    if (held > own) {
+        snprintf(detail, dlen, "processes[%d] (pid %d) held %llu bytes after p%d's first %s, which recorded %llu",
+                 res_slot, (int)r->processes[res_slot].pid, (unsigned long long)held, p, shmf_op_name((shmf_op)e->op),
+                 (unsigned long long)own);
+        found = 1;
+    }
+    mem_free(r);
+    return found;
+}
+
 void shmf_generate(uint64_t seed, uint64_t n, const shmf_gen_options *o, shmf_schedule *s) {
     static const uint64_t sizes[] = {4096, 8192, 65536, 1048576, 12503040};
     static const uint8_t types[] = {SHML_TYPE_DRAM, SHML_TYPE_DRAM, SHML_TYPE_L1, SHML_TYPE_L1_SMALL, SHML_TYPE_TRACE,
@@ -120,6 +198,7 @@ void shmf_generate(uint64_t seed, uint64_t n, const shmf_gen_options *o, shmf_sc
     if (reader)
         s->procs[writers].is_reader = 1;
     int attached[SHMF_MAX_PROCS] = {0}, gone[SHMF_MAX_PROCS] = {0}, paused[SHMF_MAX_PROCS] = {0};
+    int gone_at[SHMF_MAX_PROCS] = {-1, -1, -1, -1};
     uint64_t held[SHMF_MAX_PROCS][2] = {{0}}; /* last allocation (size, type) to free */
     int stack[SHMF_MAX_PROCS], depth = 0, since_pause = 0;
     int target = 3 + (int)rng_below(&r, (uint64_t)max_ops - 2);
@@ -164,9 +243,11 @@ void shmf_generate(uint64_t seed, uint64_t n, const shmf_gen_options *o, shmf_sc
             } else if (k < 90 || o->safe) {
                 e->op = SHMF_DETACH;
                 gone[p] = 1;
+                gone_at[p] = s->nentries;
             } else {
                 e->op = SHMF_KILL;
                 gone[p] = 1;
+                gone_at[p] = s->nentries;
             }
             e->chip = rng_below(&r, 4) == 0 ? 1 : 0;
         }
@@ -175,6 +256,7 @@ void shmf_generate(uint64_t seed, uint64_t n, const shmf_gen_options *o, shmf_sc
             if (!o->safe && d < 12) {
                 e->crash_frac = (uint16_t)rng_below(&r, 1000);
                 gone[p] = 1;
+                gone_at[p] = s->nentries;
             } else if (d < 45 && depth < SHMF_MAX_PROCS - 1 && !(o->safe && e->op == SHMF_ATTACH)) {
                 e->pause_frac = (uint16_t)(1 + rng_below(&r, 999));
                 stack[depth++] = p;
@@ -193,12 +275,14 @@ void shmf_generate(uint64_t seed, uint64_t n, const shmf_gen_options *o, shmf_sc
         e->proc = (uint8_t)stack[--depth];
         e->op = SHMF_RESUME;
     }
+    if (o->pid_reuse && !o->safe)
+        add_pid_reuse(seed, n, s, gone_at);
     shmf_resolve(s);
 }
 
 /* ---- the model executor ------------------------------------------------------------------- */
 
-enum { ST_IDLE = 0, ST_PAUSED, ST_GONE };
+enum { ST_IDLE = 0, ST_PAUSED, ST_GONE, ST_NOTYET };
 
 typedef struct mexec mexec;
 typedef struct {
@@ -216,6 +300,7 @@ struct mexec {
     shmm_ops ops[SHMF_MAX_PROCS];
     shmm_provider prov[SHMF_MAX_PROCS];
     int state[SHMF_MAX_PROCS];
+    int inherit_checked[SHMF_MAX_PROCS];
     int32_t pid[SHMF_MAX_PROCS];
     shmm_pidset live;
     shmf_outcome *out;
@@ -269,8 +354,18 @@ static void note_slot(mexec *m, int p, const shmm_result *res, const shmf_entry 
     if (m->s->procs[p].is_reader || res->slot < 0 || e->op == SHMF_DETACH)
         return;
     o->slot_of[p] = res->slot;
+    if (m->s->procs[p].pid_from && !m->inherit_checked[p]) {
+        char d[200];
+        m->inherit_checked[p] = 1;
+        if (shmf_slot_inherited(m->s, p, e, res->slot, m->file.bytes, m->file.size, d, sizeof d)) {
+            if (!(o->kinds & (1u << SHMF_K_INHERITED)))
+                snprintf(o->detail[SHMF_K_INHERITED], sizeof o->detail[0], "%s", d);
+            o->kinds |= 1u << SHMF_K_INHERITED;
+        }
+    }
     for (int q = 0; q < m->s->nprocs; q++) {
-        if (q == p || m->s->procs[q].is_reader || m->state[q] == ST_GONE || o->slot_of[q] != res->slot)
+        if (q == p || m->s->procs[q].is_reader || m->state[q] == ST_GONE || m->state[q] == ST_NOTYET ||
+            o->slot_of[q] != res->slot)
             continue;
         if (!(o->kinds & (1u << SHMF_K_SLOT_TWICE)))
             snprintf(o->detail[SHMF_K_SLOT_TWICE], sizeof o->detail[0],
@@ -364,6 +459,10 @@ static void run_entries(mexec *m, int stop_proc) {
             continue;
         }
         int idx = m->idx++;
+        if (m->state[p] == ST_NOTYET && m->state[m->s->procs[p].pid_from - 1] == ST_GONE) {
+            m->state[p] = ST_IDLE; /* starts now, with the dead process's pid */
+            shmm_pidset_add(&m->live, m->pid[p], 0);
+        }
         if (m->state[p] != ST_IDLE)
             continue;
         if (m->s->procs[p].is_reader && e->op != SHMF_CLEANUP)
@@ -446,14 +545,17 @@ static void model_run(shmf_schedule *s, const int32_t *pids, int resolve, shmf_o
         pids = ph;
     }
     for (int p = 0; p < s->nprocs; p++) {
-        m->pid[p] = pids[p];
-        shmm_pidset_add(&m->live, pids[p], 0);
+        m->pid[p] = s->procs[p].pid_from ? pids[s->procs[p].pid_from - 1] : pids[p];
+        if (s->procs[p].pid_from)
+            m->state[p] = ST_NOTYET;
+        else
+            shmm_pidset_add(&m->live, pids[p], 0);
         shmm_image_init(&m->img[p], &m->file);
         shmm_ops_image(&m->ops[p], &m->img[p]);
         shmm_process self;
         char name[16];
         snprintf(name, sizeof name, "p%d", p);
-        shmm_process_init(&self, pids[p], name);
+        shmm_process_init(&self, m->pid[p], name);
         shmm_config cfg = s->procs[p].cfg;
         if (s->procs[p].is_reader)
             shmf_config_parse("v4c", &cfg);
@@ -546,6 +648,8 @@ int shmf_minimise(shmf_schedule *s, int kind) {
             int used = 0;
             for (int i = 0; i < s->nentries; i++)
                 used |= s->e[i].proc == p;
+            for (int q = 0; q < s->nprocs; q++)
+                used |= s->procs[q].pid_from == p + 1;
             if (used)
                 continue;
             shmf_schedule c = *s;
@@ -554,6 +658,9 @@ int shmf_minimise(shmf_schedule *s, int kind) {
             for (int i = 0; i < c.nentries; i++)
                 if (c.e[i].proc > p)
                     c.e[i].proc--;
+            for (int q = 0; q < c.nprocs; q++)
+                if (c.procs[q].pid_from > p + 1)
+                    c.procs[q].pid_from--;
             runs++;
             if (still_finds(&c, kind)) {
                 *s = c;
@@ -592,7 +699,11 @@ void shmf_format(const shmf_schedule *s, const char *comment, int expect_kind, s
         if (s->procs[p].is_reader)
             sbuf_printf(out, "proc p%d reader\n", p);
         else
-            sbuf_printf(out, "proc p%d writer %s\n", p, shmm_config_name(&s->procs[p].cfg));
+            sbuf_printf(out, "proc p%d writer %s", p, shmm_config_name(&s->procs[p].cfg));
+        if (s->procs[p].pid_from)
+            sbuf_printf(out, " pid-of p%d", s->procs[p].pid_from - 1);
+        if (!s->procs[p].is_reader)
+            sbuf_putc(out, '\n');
     }
     for (int i = 0; i < s->nentries; i++) {
         const shmf_entry *e = &s->e[i];
@@ -683,8 +794,13 @@ int shmf_parse(const char *text, size_t len, shmf_schedule *s, int *expect_kind,
             if (!strcmp(tok[2], "reader") && nt == 3) {
                 pr->is_reader = 1;
             } else if (!strcmp(tok[2], "writer") && nt == 4 && shmf_config_parse(tok[3], &pr->cfg) == 0) {
+            } else if (!strcmp(tok[2], "writer") && nt == 6 && shmf_config_parse(tok[3], &pr->cfg) == 0 &&
+                       !strcmp(tok[4], "pid-of") && parse_proc(tok[5], s->nprocs) >= 0 &&
+                       !s->procs[parse_proc(tok[5], s->nprocs)].is_reader &&
+                       !s->procs[parse_proc(tok[5], s->nprocs)].pid_from) {
+                pr->pid_from = (uint8_t)(parse_proc(tok[5], s->nprocs) + 1);
             } else {
-                snprintf(err, errlen, "line %d: expected 'writer BUILD' (v1-K ... v4c) or 'reader'", line);
+                snprintf(err, errlen, "line %d: expected 'writer BUILD [pid-of pN]' (v1-K ... v4c; pN an earlier writer) or 'reader'", line);
                 return -1;
             }
             s->nprocs++;

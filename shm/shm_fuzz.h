@@ -55,6 +55,9 @@ typedef struct {
 typedef struct {
     int is_reader;
     shmm_config cfg; /* writers */
+    uint8_t pid_from; /* pid reuse: 0, or 1 + the process whose pid this one gets. It starts at its
+                         first entry after that process is gone (earlier entries do nothing); the
+                         real executor then runs the schedule in a private PID namespace. */
 } shmf_proc;
 
 typedef struct {
@@ -69,6 +72,7 @@ enum {
     SHMF_K_SLOT_TWICE = SHMC_KIND_COUNT, /* two live writers own one process slot */
     SHMF_K_MODEL,                        /* the real region differs from the model */
     SHMF_K_HARNESS,                      /* a child misbehaved (died unexpectedly, bad reply) */
+    SHMF_K_INHERITED,                    /* a process with a recycled pid found bytes in its new slot */
     SHMF_K_COUNT
 };
 
@@ -86,6 +90,8 @@ typedef struct {
                              no pause inside attach (longer than the ready wait), frees only of
                              what the process allocated; any interleaving otherwise */
     int max_ops;          /* entries per schedule (default 14) */
+    int pid_reuse;        /* may add a process that gets a dead one's pid (not with safe); a
+                             separate random stream, so schedules without it are unchanged */
 } shmf_gen_options;
 
 const char *shmf_kind_name(int kind);
@@ -113,6 +119,21 @@ void shmf_run_model(const shmf_schedule *s, const int32_t *pids, shmf_outcome *o
  * removed there), then the model with the children's pids, and compares. Returns 0, or -1
  * with a message in err (the harness could not run). */
 int shmf_run_real(const shmf_schedule *s, const char *dir, shmf_outcome *out, char *err, size_t errlen);
+
+/* 1 if a process of s reuses another's pid (shmf_run_real then needs a PID namespace). */
+int shmf_uses_pid_reuse(const shmf_schedule *s);
+
+/* Whether this machine lets the real executor give a child a chosen pid: unshare(CLONE_NEWPID)
+ * in a helper, whose first child (pid 1 there) writes its own namespace's ns_last_pid and forks.
+ * Returns 0, or -1 with the reason (pid reuse is then skipped). */
+int shmf_pidns_probe(char *err, size_t errlen);
+
+/* The pid-reuse verdict after process p's first operation that returned a slot (res_slot):
+ * the slot, decoded with p's own layout from the region bytes, must hold no more than the
+ * operation itself recorded. Returns 1 with a message in detail when it holds more
+ * (inherited), else 0. Only for processes with pid_from. */
+int shmf_slot_inherited(const shmf_schedule *s, int p, const shmf_entry *e, int res_slot, const uint8_t *bytes,
+                        size_t size, char *detail, size_t dlen);
 
 /* Judges final region bytes (exists 0: no file) with shm_check, every process gone. */
 void shmf_judge_bytes(const uint8_t *bytes, size_t size, int exists, shmf_outcome *out);

@@ -9,14 +9,24 @@
  * (detach, kill, crash), so kill(pid, 0) in the other processes sees exactly the model's
  * liveness. At quiescence the file is read, judged (shm_check), and compared byte for byte
  * (timestamps masked) with the model run with the children's pids.
+ *
+ * Pid reuse (a process declared `pid-of pN`): the whole run happens inside a private PID
+ * namespace. A helper forks, unshare(CLONE_NEWPID)s and forks the executor, which is pid 1 of
+ * the new namespace; the reusing child is forked only once pN is gone and reaped, right after
+ * the executor wrote pN's pid - 1 into /proc/sys/kernel/ns_last_pid — which names the pid
+ * namespace of the writing task, here the private one (the write is refused unless getpid() is
+ * 1), never the machine's. The outcome comes back to the caller over a pipe.
  */
+#define _GNU_SOURCE
 #include "shm_fuzz.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -154,7 +164,7 @@ static void child_main(const shmf_schedule *s, int p, const shmio_dir *d, int cm
     }
 }
 
-enum { R_IDLE = 0, R_PAUSED, R_GONE };
+enum { R_IDLE = 0, R_PAUSED, R_GONE, R_NOTYET };
 
 typedef struct {
     pid_t pid;
@@ -165,9 +175,13 @@ typedef struct {
 
 typedef struct {
     const shmf_schedule *s;
+    const shmio_dir *d;
+    int inherit_checked[SHMF_MAX_PROCS];
     rchild c[SHMF_MAX_PROCS];
     int stack[SHMF_MAX_PROCS], depth;
     shmf_outcome *out;
+    uint64_t cur_size[SHMF_MAX_PROCS];
+    uint8_t cur_type[SHMF_MAX_PROCS];
     int harness_error;
     char err[200];
 } rexec;
@@ -212,8 +226,26 @@ static void real_slot(rexec *x, int p, int slot, int op) {
     if (x->s->procs[p].is_reader || slot < 0 || op == SHMF_DETACH)
         return;
     o->slot_of[p] = slot;
+    if (x->s->procs[p].pid_from && !x->inherit_checked[p]) {
+        uint8_t *buf = mem_alloc(SHMM_FILE_CAPACITY);
+        char e2[200], d[200];
+        shmf_entry e;
+        memset(&e, 0, sizeof e);
+        e.op = (uint8_t)op;
+        e.size = x->cur_size[p];
+        e.type = x->cur_type[p];
+        x->inherit_checked[p] = 1;
+        long n = buf ? shmio_read_file(x->d, SHMF_REGION_NAME, buf, SHMM_FILE_CAPACITY, e2, sizeof e2) : -1;
+        if (n > 0 && shmf_slot_inherited(x->s, p, &e, slot, buf, (size_t)n, d, sizeof d)) {
+            if (!(o->kinds & (1u << SHMF_K_INHERITED)))
+                snprintf(o->detail[SHMF_K_INHERITED], sizeof o->detail[0], "%s", d);
+            o->kinds |= 1u << SHMF_K_INHERITED;
+        }
+        mem_free(buf);
+    }
     for (int q = 0; q < x->s->nprocs; q++) {
-        if (q == p || x->s->procs[q].is_reader || x->c[q].state == R_GONE || o->slot_of[q] != slot)
+        if (q == p || x->s->procs[q].is_reader || x->c[q].state == R_GONE || x->c[q].state == R_NOTYET ||
+            o->slot_of[q] != slot)
             continue;
         if (!(o->kinds & (1u << SHMF_K_SLOT_TWICE)))
             snprintf(o->detail[SHMF_K_SLOT_TWICE], sizeof o->detail[0], "processes[%d] used by p%d and p%d, both alive",
@@ -272,6 +304,8 @@ static void send_op(rexec *x, int p, const shmf_entry *e, int idx) {
     cmd.crash_at = e->crash_at;
     cmd.now = 1000000000ull + (uint64_t)idx * 1000u;
     cur_op[p] = e->op;
+    x->cur_size[p] = e->size;
+    x->cur_type[p] = e->type;
     if (e->op == SHMF_DETACH)
         x->out->slot_of[p] = -1; /* releasing its slot: a later claimer may take it */
     if (write_all(x->c[p].cmd_fd, &cmd, sizeof cmd) != 0) {
@@ -289,7 +323,175 @@ static int file_exists(const char *dir) {
     return stat(path, &st) == 0;
 }
 
+/* Sets the next pid fork() gives in this task's PID namespace: only from pid 1 of a private one. */
+static int set_next_pid(pid_t want, char *err, size_t errlen) {
+    if (getpid() != 1) {
+        snprintf(err, errlen, "not pid 1 of a private PID namespace: ns_last_pid left alone");
+        return -1;
+    }
+    int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+    char num[24];
+    int n = snprintf(num, sizeof num, "%d", (int)want - 1);
+    if (fd < 0 || write(fd, num, (size_t)n) != n) {
+        snprintf(err, errlen, "/proc/sys/kernel/ns_last_pid: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Forks child p (with pid `want` when > 0). Returns 0, or -1 with err. */
+static int spawn(rexec *x, int p, pid_t want, const shmio_dir *d, char *err, size_t errlen) {
+    int a[2], b[2];
+    if (want > 0 && set_next_pid(want, err, errlen) != 0)
+        return -1;
+    if (pipe(a) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe(b) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        close(a[0]), close(a[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(a[1]);
+        close(b[0]);
+        for (int q = 0; q < SHMF_MAX_PROCS; q++) {
+            if (q == p)
+                continue;
+            if (x->c[q].cmd_fd >= 0)
+                close(x->c[q].cmd_fd);
+            if (x->c[q].msg_fd >= 0)
+                close(x->c[q].msg_fd);
+        }
+        child_main(x->s, p, d, a[0], b[1]);
+        _exit(0);
+    }
+    close(a[0]);
+    close(b[1]);
+    x->c[p].pid = pid;
+    x->c[p].cmd_fd = a[1];
+    x->c[p].msg_fd = b[0];
+    x->c[p].state = R_IDLE;
+    if (want > 0 && pid != want) {
+        snprintf(err, errlen, "p%d: wanted pid %d, fork gave %d", p, (int)want, (int)pid);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_real_here(const shmf_schedule *s, const char *dir, shmf_outcome *out, char *err, size_t errlen);
+
+/* The executor as pid 1 of a private PID namespace (see the top of the file). */
+static int run_in_pidns(const shmf_schedule *s, const char *dir, shmf_outcome *out, char *err, size_t errlen) {
+    int fd[2];
+    if (pipe(fd) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t h = fork();
+    if (h < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(fd[0]), close(fd[1]);
+        return -1;
+    }
+    if (h == 0) {
+        close(fd[0]);
+        int32_t rc = -1;
+        char e[200] = "";
+        shmf_outcome *o = mem_calloc(1, sizeof *o);
+        if (unshare(CLONE_NEWPID) != 0) {
+            snprintf(e, sizeof e, "unshare(CLONE_NEWPID): %s", strerror(errno));
+        } else {
+            pid_t init = fork();
+            if (init == 0) {
+                rc = o ? run_real_here(s, dir, o, e, sizeof e) : -1;
+                if (!o)
+                    snprintf(e, sizeof e, "out of memory");
+                if (write_all(fd[1], &rc, sizeof rc) != 0 || write_all(fd[1], e, sizeof e) != 0 ||
+                    (o && write_all(fd[1], o, sizeof *o) != 0))
+                    _exit(3);
+                _exit(0);
+            }
+            if (init > 0) {
+                int st;
+                while (waitpid(init, &st, 0) < 0 && errno == EINTR) {
+                }
+                _exit(0);
+            }
+            snprintf(e, sizeof e, "fork in the PID namespace: %s", strerror(errno));
+        }
+        if (write_all(fd[1], &rc, sizeof rc) != 0 || write_all(fd[1], e, sizeof e) != 0)
+            _exit(3);
+        _exit(0);
+    }
+    close(fd[1]);
+    int32_t rc = -1;
+    char e[200] = "the namespace helper died";
+    int ok = read_all(fd[0], &rc, sizeof rc) == 0 && read_all(fd[0], e, sizeof e) == 0;
+    e[sizeof e - 1] = '\0';
+    if (ok && rc == 0)
+        ok = read_all(fd[0], out, sizeof *out) == 0;
+    close(fd[0]);
+    int st;
+    while (waitpid(h, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!ok || rc != 0) {
+        snprintf(err, errlen, "%s", ok ? e : "the PID namespace executor died");
+        return -1;
+    }
+    return 0;
+}
+
+int shmf_pidns_probe(char *err, size_t errlen) {
+    shmf_schedule *s = mem_calloc(1, sizeof *s);
+    shmf_outcome *o = mem_alloc(sizeof *o);
+    char dir[] = "/dev/shm/allocsim-pidns-XXXXXX";
+    int rc = -1;
+    if (!s || !o) {
+        snprintf(err, errlen, "out of memory");
+    } else if (!mkdtemp(dir)) {
+        snprintf(err, errlen, "mkdtemp %s: %s", dir, strerror(errno));
+    } else {
+        /* p1 gets p0's pid once p0 is gone: no entry runs, the spawn is the test. */
+        s->nprocs = 2;
+        shmf_config_parse("v4c", &s->procs[0].cfg);
+        s->procs[1].cfg = s->procs[0].cfg;
+        s->procs[1].pid_from = 1;
+        s->nentries = 2;
+        s->e[0].proc = 0;
+        s->e[0].op = SHMF_KILL;
+        s->e[1].proc = 1;
+        s->e[1].op = SHMF_KILL;
+        rc = run_in_pidns(s, dir, o, err, errlen);
+        if (rc == 0 && (o->kinds >> SHMF_K_HARNESS) & 1) {
+            snprintf(err, errlen, "%s", o->detail[SHMF_K_HARNESS]);
+            rc = -1;
+        }
+        rmdir(dir);
+    }
+    mem_free(s);
+    mem_free(o);
+    return rc;
+}
+
 int shmf_run_real(const shmf_schedule *s, const char *dir, shmf_outcome *out, char *err, size_t errlen) {
+    if (shmf_uses_pid_reuse(s))
+        return run_in_pidns(s, dir, out, err, errlen);
+    return run_real_here(s, dir, out, err, errlen);
+}
+
+static int run_real_here(const shmf_schedule *s, const char *dir, shmf_outcome *out, char *err, size_t errlen) {
     rexec *x = mem_calloc(1, sizeof *x);
     shmf_outcome *model = mem_alloc(sizeof *model);
     if (!x || !model) {
@@ -303,6 +505,8 @@ int shmf_run_real(const shmf_schedule *s, const char *dir, shmf_outcome *out, ch
         out->slot_of[p] = -1;
     x->s = s;
     x->out = out;
+    for (int p = 0; p < SHMF_MAX_PROCS; p++)
+        x->c[p].cmd_fd = x->c[p].msg_fd = -1;
     shmio_dir d;
     memset(&d, 0, sizeof d);
     snprintf(d.path, sizeof d.path, "%s", dir);
@@ -312,45 +516,35 @@ int shmf_run_real(const shmf_schedule *s, const char *dir, shmf_outcome *out, ch
     unlink(path);
     int32_t pids[SHMF_MAX_PROCS] = {0};
     int rc = 0;
-    for (int p = 0; p < s->nprocs; p++) {
-        int a[2], b[2];
-        if (pipe(a) != 0 || pipe(b) != 0) {
-            snprintf(err, errlen, "pipe: %s", strerror(errno));
-            rc = -1;
-            break;
+    x->d = &d;
+    for (int p = 0; p < s->nprocs && rc == 0; p++) {
+        if (s->procs[p].pid_from) {
+            x->c[p].state = R_NOTYET; /* forked once its pid's first owner is gone */
+            continue;
         }
-        pid_t pid = fork();
-        if (pid < 0) {
-            snprintf(err, errlen, "fork: %s", strerror(errno));
-            close(a[0]), close(a[1]), close(b[0]), close(b[1]);
-            rc = -1;
-            break;
-        }
-        if (pid == 0) {
-            close(a[1]);
-            close(b[0]);
-            for (int q = 0; q < p; q++) {
-                if (x->c[q].cmd_fd >= 0)
-                    close(x->c[q].cmd_fd);
-                if (x->c[q].msg_fd >= 0)
-                    close(x->c[q].msg_fd);
-            }
-            child_main(s, p, &d, a[0], b[1]);
-            _exit(0);
-        }
-        close(a[0]);
-        close(b[1]);
-        x->c[p].pid = pid;
-        x->c[p].cmd_fd = a[1];
-        x->c[p].msg_fd = b[0];
-        pids[p] = (int32_t)pid;
+        rc = spawn(x, p, 0, &d, err, errlen);
+        pids[p] = (int32_t)x->c[p].pid;
     }
+    for (int p = 0; p < s->nprocs; p++)
+        if (s->procs[p].pid_from)
+            pids[p] = pids[s->procs[p].pid_from - 1];
     if (rc == 0) {
         for (int i = 0; i < s->nentries; i++) {
             const shmf_entry *e = &s->e[i];
             int p = e->proc;
             if (p >= s->nprocs)
                 continue;
+            if (x->c[p].state == R_NOTYET && e->op != SHMF_RESUME &&
+                x->c[s->procs[p].pid_from - 1].state == R_GONE) {
+                char e2[200];
+                if (spawn(x, p, (pid_t)pids[p], &d, e2, sizeof e2) != 0) {
+                    x->harness_error = 1;
+                    snprintf(x->err, sizeof x->err, "%s", e2);
+                    if (x->c[p].pid > 0)
+                        kill(x->c[p].pid, SIGKILL), reap(x, p);
+                    x->c[p].state = R_GONE;
+                }
+            }
             if (e->op == SHMF_RESUME) {
                 if (x->c[p].state != R_PAUSED)
                     continue;
@@ -395,8 +589,9 @@ int shmf_run_real(const shmf_schedule *s, const char *dir, shmf_outcome *out, ch
         char e2[200];
         long n = shmio_read_file(&d, SHMF_REGION_NAME, buf, sizeof buf, e2, sizeof e2);
         unsigned slot_kinds = out->kinds;
-        char slot_detail[200];
+        char slot_detail[200], inh_detail[200];
         memcpy(slot_detail, out->detail[SHMF_K_SLOT_TWICE], sizeof slot_detail);
+        memcpy(inh_detail, out->detail[SHMF_K_INHERITED], sizeof inh_detail);
         shmf_run_model(s, pids, model);
         /* The verdict on the real bytes, through the same judge as the model's. */
         shmf_schedule none;
@@ -405,6 +600,7 @@ int shmf_run_real(const shmf_schedule *s, const char *dir, shmf_outcome *out, ch
         memset(out, 0, sizeof *out);
         out->kinds = slot_kinds;
         memcpy(out->detail[SHMF_K_SLOT_TWICE], slot_detail, sizeof slot_detail);
+        memcpy(out->detail[SHMF_K_INHERITED], inh_detail, sizeof inh_detail);
         if (n >= 0) {
             shmf_outcome *real = mem_calloc(1, sizeof *real);
             if (real) {
@@ -438,6 +634,10 @@ int shmf_run_real(const shmf_schedule *s, const char *dir, shmf_outcome *out, ch
         if ((model->kinds & (1u << SHMF_K_SLOT_TWICE)) != (slot_kinds & (1u << SHMF_K_SLOT_TWICE))) {
             out->kinds |= 1u << SHMF_K_MODEL;
             snprintf(out->detail[SHMF_K_MODEL], sizeof out->detail[0], "slot owners differ from the model's");
+        }
+        if ((model->kinds & (1u << SHMF_K_INHERITED)) != (slot_kinds & (1u << SHMF_K_INHERITED))) {
+            out->kinds |= 1u << SHMF_K_MODEL;
+            snprintf(out->detail[SHMF_K_MODEL], sizeof out->detail[0], "inherited slot bytes differ from the model's");
         }
         if (x->harness_error) {
             out->kinds |= 1u << SHMF_K_HARNESS;
