@@ -318,7 +318,12 @@ static conn_status run_recv(fuzz_exec *x, conn *c, uint8_t *buf, size_t len, cha
     /* A reply is read right after its request was sent, so it is rarely there yet: waiting
      * first saves the recv that would fail. */
     struct pollfd first = {c->fd, POLLIN, 0};
-    poll(&first, 1, x->quiet_ms > 0 && x->quiet_ms < fuzz_exec_timeout(x) ? x->quiet_ms : fuzz_exec_timeout(x));
+    int quiet_on = x->quiet_ms > 0 && x->quiet_ms < fuzz_exec_timeout(x);
+    /* Everything already read by the server: the silence counts from now, so a quick hang
+     * costs one quiet time, not the first wait plus another. */
+    if (quiet_on && run_unread(c) == 0)
+        drained_at = t0;
+    poll(&first, 1, quiet_on ? x->quiet_ms : fuzz_exec_timeout(x));
     while (got < len) {
         ssize_t n = recv(c->fd, buf + got, len - got, 0);
         if (n > 0) {

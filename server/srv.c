@@ -99,7 +99,8 @@ const char *srv_usage(void) {
            "                            p300 (banner, DEVICE_INFO); default none\n"
            "  --fault NAME              plant a defect (testing the harness only):\n"
            "                            keep-trace, refcount, no-bounds, sigpipe,\n"
-           "                            bad-device, single-recv; repeatable\n"
+           "                            bad-device, single-recv, silent-after=N;\n"
+           "                            repeatable\n"
            "  -h, --help                show this help\n"
            "\n"
            "SIGINT or SIGTERM prints the statistics block, stops the server, removes the\n"
@@ -124,7 +125,18 @@ static int srv_parse_seconds(const char *text, uint32_t *out_ms) {
     return 0;
 }
 
-static int srv_parse_fault(const char *name, unsigned *faults) {
+static int srv_parse_fault(const char *name, srv_config *cfg) {
+    unsigned *faults = &cfg->faults;
+    if (strncmp(name, "silent-after=", 13) == 0) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long n = strtoul(name + 13, &end, 10);
+        if (name[13] < '1' || name[13] > '9' || errno != 0 || *end != '\0' || n > 1000000)
+            return -1;
+        *faults |= SRV_FAULT_SILENT_AFTER;
+        cfg->silent_after_allocs = (unsigned)n;
+        return 0;
+    }
     if (strcmp(name, "keep-trace") == 0)
         *faults |= LEDGER_FAULT_KEEP_TRACE;
     else if (strcmp(name, "refcount") == 0)
@@ -242,9 +254,10 @@ srv_args_result srv_parse_args(int argc, char *const argv[], srv_config *cfg, ch
             }
             break;
         default:
-            if (srv_parse_fault(value, &cfg->faults) != 0) {
+            if (srv_parse_fault(value, cfg) != 0) {
                 snprintf(err, err_len,
-                         "--fault: expected keep-trace, refcount, no-bounds, sigpipe, bad-device or single-recv, found '%s'", value);
+                         "--fault: expected keep-trace, refcount, no-bounds, sigpipe, bad-device, single-recv or "
+                         "silent-after=N (N 1..1000000), found '%s'", value);
                 return SRV_ARGS_ERROR;
             }
             break;
@@ -381,10 +394,21 @@ static void *srv_conn_main(void *arg) {
     uint8_t out[PROTO_MAX_FRAME];
     size_t start = 0, end = 0; /* unhandled bytes are in[start, end) */
     int consecutive_errors = 0;
+    unsigned allocs = 0; /* SRV_FAULT_SILENT_AFTER: consecutive ALLOCs just handled here */
     if (s->cfg.faults & SRV_FAULT_SINGLE_RECV) /* a first short read is completed with zeros */
         memset(in, 0, frame_size);
 
     for (;;) {
+        if ((s->cfg.faults & SRV_FAULT_SILENT_AFTER) && allocs >= s->cfg.silent_after_allocs) {
+            /* Deaf: every byte is read (the client's queue drains) and nothing is handled,
+             * answered or printed, like a handler stuck after reading its input. */
+            ssize_t n = read(c->fd, in, sizeof in);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            continue;
+        }
         if (s->cfg.faults & SRV_FAULT_SINGLE_RECV) {
             /* The real server's framing: whatever one recv() returns is a frame. */
             ssize_t n = recv(c->fd, in, frame_size, 0);
@@ -417,6 +441,11 @@ static void *srv_conn_main(void *arg) {
             continue;
         }
         consecutive_errors = 0;
+        if (s->cfg.faults & SRV_FAULT_SILENT_AFTER) {
+            proto_msg m;
+            proto_decode(s->cfg.rev, in + start, frame_size, &m);
+            allocs = m.type == PROTO_ALLOC ? allocs + 1 : 0; /* a run of ALLOCs, nothing between */
+        }
         start += frame_size;
         if (result == LEDGER_REPLY) {
             size_t n = proto_encode(s->cfg.rev, &reply, out);

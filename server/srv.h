@@ -33,7 +33,9 @@
                                             SIGSEGV, as the unchecked device_stats_ write does */
 #define SRV_FAULT_SINGLE_RECV (1u << 18) /* one recv() per frame; a short read is handled as a
                                             frame whose tail is the previous frame's bytes */
-#define SRV_FAULTS_TRANSPORT (SRV_FAULT_SIGPIPE | SRV_FAULT_BAD_DEVICE | SRV_FAULT_SINGLE_RECV)
+#define SRV_FAULT_SILENT_AFTER (1u << 19) /* a connection that has just had silent_after_allocs
+                                            ALLOCs in a row keeps being read, never answered */
+#define SRV_FAULTS_TRANSPORT (SRV_FAULT_SIGPIPE | SRV_FAULT_BAD_DEVICE | SRV_FAULT_SINGLE_RECV | SRV_FAULT_SILENT_AFTER)
 
 typedef struct {
     proto_rev rev;
@@ -42,6 +44,7 @@ typedef struct {
     uint32_t cleanup_interval_ms;  /* dead-PID cleanup period; 0 disables */
     uint32_t stats_interval_ms;    /* statistics period; 0 disables */
     unsigned faults;               /* LEDGER_FAULT_* and SRV_FAULT_* */
+    unsigned silent_after_allocs;  /* SRV_FAULT_SILENT_AFTER: N of --fault silent-after=N (1..10^6) */
     int out_fd;                    /* where stdout lines go (normally 1) */
     int err_fd;                    /* where stderr lines go (normally 2) */
     ledger_dialect dialect;        /* --dialect: poc (default) or enhanced (v72 only) */

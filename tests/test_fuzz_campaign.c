@@ -1,7 +1,9 @@
 /* test_fuzz_campaign: acceptance tests of `allocsim fuzz` campaigns against servers with
- * planted defects (allocsim-server --fault sigpipe, bad-device): a racy stream holding two
- * defects is minimised into two small confirmed reproducers, root causes are grouped and
- * counted, --known skips what is known, and `allocsim fuzz merge` joins shards.
+ * planted defects (allocsim-server --fault sigpipe, bad-device, single-recv, silent-after=N): a
+ * racy stream holding two defects is minimised into two small confirmed reproducers, root
+ * causes are grouped and counted, --known skips what is known, `allocsim fuzz merge` joins
+ * shards, and after a first hang later hangs are called after the quiet time (250 ms) instead
+ * of the whole reply timeout.
  *
  * Each test runs the built `allocsim` binary ($ALLOCSIM_BIN) in a private directory and
  * reads what it printed and wrote; the socket is private (the fuzzer's shim), never the real
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -235,6 +238,74 @@ START_TEST(partial_frame_defect_is_one_root_cause) {
 }
 END_TEST
 
+/* A server that goes deaf (--fault silent-after=2: after two ALLOCs in a row on a connection
+ * it keeps reading that connection but never answers). Seed 1 of `--max-ops 8` has such a run
+ * in 7 of its first 14 streams, the first at stream 3. The first hang waits the whole reply
+ * timeout (3 s); from then on a connection whose bytes the server has all read and that stays
+ * silent for 250 ms is a hang, so triage (about ten hanging runs) and the six later hangs
+ * cost a quarter second each. Without that the campaign would take at least (7 + 10) x 3 s;
+ * the bound asserted is two thirds of 7 x 3 s. The hang is one root cause whose reproducer is
+ * the two ALLOCs, confirmed on fresh servers, hanging on a fresh faulty server and holding on
+ * a healthy one. */
+#define QUICK_HANG_TIMEOUT_S 3
+
+START_TEST(later_hangs_are_called_after_the_quiet_time) {
+    char srv[1200], cmd[4096];
+    faulty_server(srv, sizeof srv, "--fault silent-after=2");
+    snprintf(cmd, sizeof cmd,
+             "%s/allocsim fuzz --seed 1 --runs 14 --max-ops 8 --timeout %ds --tries 1 --confirm 2 --min-budget 8 "
+             "--server '%s' --out found --quiet",
+             bin_dir, QUICK_HANG_TIMEOUT_S, srv);
+    sbuf out = SBUF_INIT;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = run_cmd(cmd, &out);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    const char *o = sbuf_str(&out);
+    ck_assert_msg(rc == 1, "exit %d, expected 1:\n%s", rc, o);
+    ck_assert_msg(strstr(o, "1 signature, 1 root cause") != NULL, "expected one root cause:\n%s", o);
+    int hangs = 0;
+    const char *p = strstr(o, "hang: ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p, "hang: %d hits", &hangs), 1);
+    ck_assert_msg(hangs >= 5, "expected several hanging streams, found %d:\n%s", hangs, o);
+    /* The first hang waited the whole timeout ... */
+    char first[64];
+    snprintf(first, sizeof first, "did not answer within %d ms", QUICK_HANG_TIMEOUT_S * 1000);
+    ck_assert_msg(strstr(o, first) != NULL, "%s", o);
+    ck_assert_msg(elapsed >= QUICK_HANG_TIMEOUT_S, "%.1f s: the first hang cannot cost less than the timeout", elapsed);
+    /* ... the others did not (each would cost 3 s more). */
+    double bound = hangs * QUICK_HANG_TIMEOUT_S * 2.0 / 3.0;
+    ck_assert_msg(elapsed < bound, "%d hanging streams took %.1f s, expected under %.1f s:\n%s", hangs, elapsed, bound,
+                  o);
+    ck_assert_msg(strstr(o, "confirmed 2/2") != NULL, "%s", o);
+    /* The reproducer: the two ALLOCs on one connection. */
+    stream s = load_in("found/hang.allocstream");
+    ck_assert_uint_eq(fuzz_stream_frames(&s), 2);
+    for (size_t i = 0; i < s.nrecords; i++) {
+        const stream_record *r = &s.records[i];
+        for (size_t at = 0; r->op == STREAM_OP_WRITE && at + s.frame_size <= r->len; at += s.frame_size) {
+            proto_msg m;
+            proto_decode(s.rev, s.payload + r->offset + at, s.frame_size, &m);
+            ck_assert_int_eq(m.type, PROTO_ALLOC);
+        }
+    }
+    stream_release(&s);
+    /* It hangs on a fresh faulty server (exit 3) and holds on a healthy one. */
+    sbuf r = SBUF_INIT;
+    snprintf(cmd, sizeof cmd, "%s/allocsim replay found/hang.allocstream --server '%s' --timeout 1s >/dev/null", bin_dir,
+             srv);
+    ck_assert_int_eq(run_cmd(cmd, &r), 3);
+    faulty_server(srv, sizeof srv, "");
+    snprintf(cmd, sizeof cmd, "%s/allocsim replay found/hang.allocstream --server '%s' --timeout 1s >/dev/null", bin_dir,
+             srv);
+    ck_assert_int_eq(run_cmd(cmd, &r), 0);
+    sbuf_release(&r);
+    sbuf_release(&out);
+}
+END_TEST
+
 /* --devices PRESET: the reference side detects the preset's chips and DEVICE_INFO is compared.
  * Against a server with the same preset nothing differs; against n300 (2 chips, server.md
  * "Devices") where the other has t3k (8 chips), num_devices does. */
@@ -424,6 +495,7 @@ int main(void) {
     tcase_add_test(t, merge_dedups_shards_by_root_cause);
     tcase_add_test(t, partial_frame_defect_is_one_root_cause);
     tcase_add_test(t, devices_preset_compares_device_info);
+    tcase_add_test(t, later_hangs_are_called_after_the_quiet_time);
     suite_add_tcase(s, t);
     TCase *u = tcase_create("triage");
     tcase_add_test(u, root_key_ignores_pids_and_connection_numbers);
