@@ -321,32 +321,12 @@ static int expect_kernels(parser *ps, struct scn_expect *e) {
             scnp_lex(ps);
             continue;
         }
-        int col = ps->tok.col;
         if (scnp_tok_is(ps, "none")) {
             e->none = 1;
             scnp_lex(ps);
         } else if (ps->tok.kind == TK_NUM) {
-            token num = ps->tok;
-            scnp_lex(ps);
-            if ((scnp_tok_is(ps, "kernels") || scnp_tok_is(ps, "kernel")) && e->count < 0) {
-                if (num.unitlen || num.frac_digits || num.overflow || num.mant > INT64_MAX)
-                    return scnp_fail_at(ps, ps->line, col, "expected a kernel count, found '%.*s'", (int)num.len, num.p);
-                e->count = (int64_t)num.mant;
-                scnp_lex(ps);
-            } else if (!e->has_bytes) {
-                const char *why;
-                int plain = scnp_tok_is(ps, "bytes") || scnp_tok_is(ps, "byte");
-                if (!plain && num.unitlen == 0)
-                    return scnp_expected(ps, "'kernels' or 'bytes'");
-                if (scnp_num_value(&num, scnp_size_units, SCNP_SIZE_UNITS, &e->bytes, &why) < 0)
-                    return scnp_fail_at(ps, ps->line, col, "expected a size, found '%.*s'", (int)num.len, num.p);
-                e->has_bytes = 1;
-                if (plain)
-                    scnp_lex(ps);
-            } else {
-                return scnp_fail_at(ps, ps->line, col, "expected none, N kernels or SIZE bytes, found '%.*s'", (int)num.len,
-                                    num.p);
-            }
+            if (scnp_take_count_or_size(ps, e, "kernel", "none, N kernels or SIZE bytes") < 0)
+                return -1;
         } else {
             return scnp_expected(ps, "none, N kernels or SIZE bytes");
         }

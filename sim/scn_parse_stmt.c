@@ -395,6 +395,41 @@ static int add_fixup(parser *ps, struct scn_expect *e, const char *p, size_t len
     return 0;
 }
 
+
+/* The `N NOUNs` or `SIZE [bytes]` condition of an expectation, at a number token: sets
+ * e->count or e->bytes (each at most once). noun is "buffer" or "kernel"; all names every
+ * condition the caller accepts, for the error when neither fits. Returns 0, or -1 with the
+ * located error. */
+int scnp_take_count_or_size(parser *ps, struct scn_expect *e, const char *noun, const char *all) {
+    int col = ps->tok.col;
+    token num = ps->tok;
+    char plural[32];
+    snprintf(plural, sizeof plural, "%ss", noun);
+    scnp_lex(ps);
+    if ((scnp_tok_is(ps, plural) || scnp_tok_is(ps, noun)) && e->count < 0) {
+        if (num.unitlen || num.frac_digits || num.overflow || num.mant > INT64_MAX)
+            return scnp_fail_at(ps, ps->line, col, "expected a %s count, found '%.*s'", noun, (int)num.len, num.p);
+        e->count = (int64_t)num.mant;
+        scnp_lex(ps);
+        return 0;
+    }
+    if (e->has_bytes)
+        return scnp_fail_at(ps, ps->line, col, "expected %s, found '%.*s'", all, (int)num.len, num.p);
+    const char *why;
+    int plain = scnp_tok_is(ps, "bytes") || scnp_tok_is(ps, "byte");
+    if (!plain && num.unitlen == 0) {
+        char what[64];
+        snprintf(what, sizeof what, "'%s' or 'bytes'", plural);
+        return scnp_expected(ps, what);
+    }
+    if (scnp_num_value(&num, scnp_size_units, SCNP_SIZE_UNITS, &e->bytes, &why) < 0)
+        return scnp_fail_at(ps, ps->line, col, "expected a size, found '%.*s'", (int)num.len, num.p);
+    e->has_bytes = 1;
+    if (plain)
+        scnp_lex(ps);
+    return 0;
+}
+
 static int parse_conditions(parser *ps, struct scn_expect *e) {
     int any = 0;
     while (ps->tok.kind != TK_EOL) {
@@ -402,7 +437,6 @@ static int parse_conditions(parser *ps, struct scn_expect *e) {
             scnp_lex(ps);
             continue;
         }
-        int col = ps->tok.col;
         if (scnp_tok_is(ps, "none")) {
             e->none = 1;
             scnp_lex(ps);
@@ -412,27 +446,8 @@ static int parse_conditions(parser *ps, struct scn_expect *e) {
                 return -1;
             e->has_addr = 1;
         } else if (ps->tok.kind == TK_NUM) {
-            token num = ps->tok;
-            scnp_lex(ps);
-            if ((scnp_tok_is(ps, "buffers") || scnp_tok_is(ps, "buffer")) && e->count < 0) {
-                if (num.unitlen || num.frac_digits || num.overflow || num.mant > INT64_MAX)
-                    return scnp_fail_at(ps, ps->line, col, "expected a buffer count, found '%.*s'", (int)num.len, num.p);
-                e->count = (int64_t)num.mant;
-                scnp_lex(ps);
-            } else if (!e->has_bytes) {
-                const char *why;
-                int plain = scnp_tok_is(ps, "bytes") || scnp_tok_is(ps, "byte");
-                if (!plain && num.unitlen == 0)
-                    return scnp_expected(ps, "'buffers' or 'bytes'");
-                if (scnp_num_value(&num, scnp_size_units, sizeof scnp_size_units / sizeof scnp_size_units[0], &e->bytes, &why) < 0)
-                    return scnp_fail_at(ps, ps->line, col, "expected a size, found '%.*s'", (int)num.len, num.p);
-                e->has_bytes = 1;
-                if (plain)
-                    scnp_lex(ps);
-            } else {
-                return scnp_fail_at(ps, ps->line, col, "expected none, N buffers, SIZE bytes or at ADDR, found '%.*s'",
-                               (int)num.len, num.p);
-            }
+            if (scnp_take_count_or_size(ps, e, "buffer", "none, N buffers, SIZE bytes or at ADDR") < 0)
+                return -1;
         } else {
             return scnp_expected(ps, "none, N buffers, SIZE bytes or at ADDR");
         }
