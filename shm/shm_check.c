@@ -4,6 +4,8 @@
  */
 #include "shm_check.h"
 
+#include "shm_io.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,7 +45,7 @@ int shmc_check(const shms_file *file, const shmc_options *opt, shmc_report *out)
         memset(&defaults, 0, sizeof defaults);
         opt = &defaults;
     }
-    shmm_pid_state_fn alive = opt->pid_state ? opt->pid_state : shms_pid_state;
+    shmm_pid_state_fn alive = opt->pid_state ? opt->pid_state : shmio_pid_state;
     const shml_region *g = &file->region;
     const shml_version_info *vi = shml_version_get(file->layout);
     int nc = vi->counter_count;

@@ -55,7 +55,7 @@ typedef struct {
 } shmc_report;
 
 typedef struct {
-    shmm_pid_state_fn pid_state; /* NULL: shms_pid_state (kill(pid, 0)) */
+    shmm_pid_state_fn pid_state; /* NULL: harness/shm_io's shmio_pid_state (kill(pid, 0)) */
     void *pid_ctx;
     uint64_t dram_capacity, l1_capacity; /* 0: unknown */
     unsigned skip;                       /* bit set of kinds not to check */

@@ -99,7 +99,7 @@ int shmk_clean(const char *dir, const char *name, shmm_reader reader, shms_file 
     rg.base = m;
     shmm_ops ops;
     shmio_region_ops(&ops, &rg);
-    shmm_env env = {shmio_now_ns(), shms_pid_state, NULL};
+    shmm_env env = {shmio_now_ns(), shmio_pid_state, NULL};
     shmm_reader_config cfg;
     shmm_reader_config_default(&cfg, before->layout);
     shmm_result res;

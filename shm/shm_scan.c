@@ -176,15 +176,6 @@ int shms_load(const char *dir, const char *name, shms_file *f) {
     return shms_decode(f);
 }
 
-shmm_pid_state shms_pid_state(void *ctx, int32_t pid) {
-    (void)ctx;
-    if (pid <= 0)
-        return SHMM_PID_DEAD;
-    if (kill((pid_t)pid, 0) == 0)
-        return SHMM_PID_ALIVE;
-    return errno == EPERM ? SHMM_PID_OTHER_USER : SHMM_PID_DEAD;
-}
-
 char *shms_bytes(uint64_t v, char *buf, size_t len) {
     static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     if (v < 1024) {

@@ -59,10 +59,6 @@ int shms_load(const char *dir, const char *name, shms_file *f);
  * shms_load does after reading. Used by the record sampler and the fuzzer. */
 int shms_decode(shms_file *f);
 
-/* Liveness as kill(pid, 0) sees it: DEAD on ESRCH, OTHER_USER on EPERM; pid <= 0 is dead.
- * A shmm_pid_state_fn (ctx ignored). */
-shmm_pid_state shms_pid_state(void *ctx, int32_t pid);
-
 /* "0B", "512B", "1.5KiB", "12.0GiB": tt_smi @613a74f6's byte format (§6.2), into buf. */
 char *shms_bytes(uint64_t v, char *buf, size_t len);
 

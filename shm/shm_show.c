@@ -3,12 +3,14 @@
  */
 #include "shm_show.h"
 
+#include "shm_io.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 static shmm_pid_state live(const shmv_options *o, int32_t pid) {
-    return (o && o->pid_state ? o->pid_state : shms_pid_state)(o ? o->pid_ctx : NULL, pid);
+    return (o && o->pid_state ? o->pid_state : shmio_pid_state)(o ? o->pid_ctx : NULL, pid);
 }
 
 void shmv_layout_text(const shms_file *f, char *buf, size_t len) {
