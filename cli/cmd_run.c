@@ -235,7 +235,7 @@ static char *read_text_file(const char *path, size_t *len, char *err, size_t err
 }
 
 /* Single-quotes a word for a shell command line when it needs it. */
-static void shell_quote(sbuf *b, const char *w) {
+void cmd_shell_quote(sbuf *b, const char *w) {
     if (*w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:") == strlen(w)) {
         sbuf_puts(b, w);
         return;
@@ -255,19 +255,19 @@ static void build_repro(sbuf *b, const char *path, const run_opts *o, proto_rev 
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
-    shell_quote(b, n > 0 ? self : "allocsim");
+    cmd_shell_quote(b, n > 0 ? self : "allocsim");
     sbuf_puts(b, " run ");
-    shell_quote(b, path);
+    cmd_shell_quote(b, path);
     sbuf_printf(b, " --protocol %s --seed %" PRIu64, proto_rev_get(rev)->name, seed);
     if (o->server) {
         sbuf_puts(b, " --server ");
-        shell_quote(b, o->server);
+        cmd_shell_quote(b, o->server);
     }
     if (o->socket) {
         sbuf_puts(b, " --socket ");
-        shell_quote(b, o->socket);
+        cmd_shell_quote(b, o->socket);
         sbuf_puts(b, " --server-log ");
-        shell_quote(b, o->server_log);
+        cmd_shell_quote(b, o->server_log);
     }
     if (o->timeout_ms != 10000)
         sbuf_printf(b, " --timeout %dms", o->timeout_ms);

@@ -360,10 +360,23 @@ static void run_shm(const shm_opts *o, verdict_report *rep, FILE *out) {
         goto out;
     }
     scn_run_info_release(&info);
-    sbuf_printf(&repro, "allocsim run %s --transport shm --seed %" PRIu64 " --protocol %s", o->path, p.seed,
-                proto_rev_get(p.rev)->name);
-    if (o->layout)
-        sbuf_printf(&repro, " --shm-layout %s", o->layout);
+    if (o->both) {
+        /* the socket side's options (--server, --dialect, ...) matter too: the whole command */
+        sbuf_puts(&repro, "allocsim");
+        for (int i = 0; i < o->argc; i++) {
+            sbuf_putc(&repro, ' ');
+            cmd_shell_quote(&repro, o->argv[i]);
+        }
+        if (!o->has_seed)
+            sbuf_printf(&repro, " --seed %" PRIu64, p.seed);
+        if (!o->has_rev)
+            sbuf_printf(&repro, " --protocol %s", proto_rev_get(p.rev)->name);
+    } else {
+        sbuf_printf(&repro, "allocsim run %s --transport shm --seed %" PRIu64 " --protocol %s", o->path, p.seed,
+                    proto_rev_get(p.rev)->name);
+        if (o->layout)
+            sbuf_printf(&repro, " --shm-layout %s", o->layout);
+    }
     verdict_report_set_repro(rep, sbuf_str(&repro));
     if (shmp_build(s, &p, &sp, err, sizeof err) < 0) {
         verdict_report_set_error(rep, 3, err);

@@ -12,6 +12,9 @@
 #include "sbuf.h"
 #include "scn.h"
 
+/* Appends w to b, single-quoted for a shell when it needs it (cmd_run.c). */
+void cmd_shell_quote(sbuf *b, const char *w);
+
 /* allocsim run ... --transport shm|both: exit status 0/1/2/3. */
 int cmd_run_shm(int argc, char **argv);
 

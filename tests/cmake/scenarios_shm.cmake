@@ -87,3 +87,9 @@ set_tests_properties(shm_seed_socket_dry_ignores_shm PROPERTIES
 add_test(NAME shm_stale_dirs
          COMMAND sh ${CMAKE_SOURCE_DIR}/tests/shm_stale.sh ${ALLOCSIM_BIN}/allocsim ${CMAKE_SOURCE_DIR}/tests/data/shm/crash_v4.scn)
 set_tests_properties(shm_stale_dirs PROPERTIES TIMEOUT 60 PASS_REGULAR_EXPRESSION "^ok: killed run left")
+# A failing --transport both run ends with a command line that reproduces it: both transports,
+# the layout and the socket side's options, plus the seed and revision.
+add_test(NAME shm_both_repro_line
+         COMMAND sh -c "'${ALLOCSIM_BIN}/allocsim' run '${CMAKE_SOURCE_DIR}/tests/data/shm/fail_expect.scn' --transport both --shm-layout v4 --no-golden; echo \"exit $?\"")
+set_tests_properties(shm_both_repro_line PROPERTIES TIMEOUT 60
+  PASS_REGULAR_EXPRESSION "reproduce: allocsim run [^\n]*fail_expect.scn --transport both --shm-layout v4 --no-golden --seed 0 --protocol v72\n(.*\n)*exit 1\n$")
