@@ -295,13 +295,8 @@ static int expect_kernels(parser *ps, struct scn_expect *e) {
                     return -1;
                 e->has_size = 1;
             } else if (scnp_tok_is(ps, "owner") && !have_owner) {
-                if (scnp_take_key(ps, "owner") < 0)
+                if (scnp_take_owner(ps, e) < 0)
                     return -1;
-                if (!scnp_is_name(&ps->tok))
-                    return scnp_expected(ps, "a process name");
-                if (!(e->process = scnp_tok_dup(ps)) || scnp_add_fixup(ps, e, ps->tok.p, ps->tok.len, 1, ps->tok.col) < 0)
-                    return e->process ? -1 : scnp_oom(ps);
-                scnp_lex(ps);
                 have_owner = 1;
             } else {
                 return scnp_expected(ps, "size=SIZE, owner=PROCESS or end of line");

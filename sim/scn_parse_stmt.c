@@ -396,6 +396,19 @@ static int add_fixup(parser *ps, struct scn_expect *e, const char *p, size_t len
 }
 
 
+/* `owner=PROCESS` of an expectation: the process name, resolved after the whole file is read.
+ * Returns 0, or -1 with the located error. */
+int scnp_take_owner(parser *ps, struct scn_expect *e) {
+    if (scnp_take_key(ps, "owner") < 0)
+        return -1;
+    if (!scnp_is_name(&ps->tok))
+        return scnp_expected(ps, "a process name");
+    if (!(e->process = scnp_tok_dup(ps)) || add_fixup(ps, e, ps->tok.p, ps->tok.len, 1, ps->tok.col) < 0)
+        return e->process ? -1 : scnp_oom(ps);
+    scnp_lex(ps);
+    return 0;
+}
+
 /* The `N NOUNs` or `SIZE [bytes]` condition of an expectation, at a number token: sets
  * e->count or e->bytes (each at most once). noun is "buffer" or "kernel"; all names every
  * condition the caller accepts, for the error when neither fits. Returns 0, or -1 with the
@@ -501,13 +514,8 @@ static int parse_expect_dump(parser *ps, struct scn_expect *e) {
                 e->ref_count = (int32_t)n;
                 have_ref = 1;
             } else if (scnp_tok_is(ps, "owner") && !have_owner) {
-                if (scnp_take_key(ps, "owner") < 0)
+                if (scnp_take_owner(ps, e) < 0)
                     return -1;
-                if (!scnp_is_name(&ps->tok))
-                    return scnp_expected(ps, "a process name");
-                if (!(e->process = scnp_tok_dup(ps)) || add_fixup(ps, e, ps->tok.p, ps->tok.len, 1, ps->tok.col) < 0)
-                    return e->process ? -1 : scnp_oom(ps);
-                scnp_lex(ps);
                 have_owner = 1;
             } else {
                 return scnp_expected(ps, "ref_count=N, owner=PROCESS or end of line");

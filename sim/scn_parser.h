@@ -120,6 +120,7 @@ int scnp_is_name(const token *t);
 scn_process *scnp_cur_proc(parser *ps);
 void scnp_stmts_release(scn_stmt *v, size_t n);
 int scnp_parse_statement(parser *ps);
+int scnp_take_owner(parser *ps, struct scn_expect *e);
 int scnp_take_count_or_size(parser *ps, struct scn_expect *e, const char *noun, const char *all);
 int scnp_push_stmt(parser *ps, scn_stmt *st);
 void scnp_stmt_init(parser *ps, scn_stmt *st, scn_op op, int col);
